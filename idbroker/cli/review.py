@@ -1,0 +1,9 @@
+"""CLI: review commands."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app (filled in as the capability lands)."""
