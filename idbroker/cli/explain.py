@@ -1,9 +1,56 @@
-"""CLI: explain commands."""
+"""CLI: `idbroker explain PERSON-OR-NUMBER` — the linked records, and the evidence and score of each link."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from idbroker.audit.chain import append as audit
+from idbroker.cli.running import cli_actor, transaction
+from idbroker.linking.explain import describe_evidence, explain
+
+
+def _masked(value: str | None) -> str:
+    if not value:
+        return "-"
+    return value[:4] + "****" + value[-3:] if len(value) > 7 else "****"
+
+
+def explain_command(query: Annotated[str, typer.Argument(help="A person ID, or any number a person holds")]) -> None:
+    """Show who a person is made of and why each record belongs to them."""
+    console = Console()
+    with transaction() as session:
+        found = explain(session, query)
+        audit(session, actor=cli_actor(), action="person.explain", subject=found.person.id,
+              details={"records": len(found.records)})  # fmt: skip
+    person = found.person
+    console.print(f"person [bold]{person.id}[/bold] ({person.state}), created {person.created_at:%Y-%m-%d %H:%M}")
+    if found.aliases:
+        console.print("absorbed IDs that resolve here: " + ", ".join(found.aliases))
+    if found.others:
+        console.print("[yellow]other people also hold this number:[/yellow] " + ", ".join(found.others))
+    table = Table("record", "source", "key", "name", "birth", "phone", "ID", "status", "how it joined")
+    for r in found.records:
+        evidence = r.link_evidence or {}
+        table.add_row(
+            str(r.id), r.source, r.key, r.name or "-", str(r.birth_date or "-"), _masked(r.phone),
+            "valid on file" if r.national_id_hash else ("set aside" if any(a["field"] == "national_id" for a in r.set_aside) else "-"),
+            "present" if r.present else "inactive",
+            f"{evidence.get('outcome', '-')}: {describe_evidence(evidence)}",
+        )  # fmt: skip
+    console.print(table)
+    for op in found.history:
+        undone = f", undone by {op.undone_by}" if op.undone_by else ""
+        console.print(
+            f"operation {op.id}: {op.kind} {op.absorbed_id} into {op.survivor_id} by {op.actor} "
+            f"at {op.at:%Y-%m-%d %H:%M} — {op.reason}{undone}; evidence: {describe_evidence(op.evidence)}"
+        )
+    for c in found.candidates:
+        console.print(f"review case {c.id} ({c.state}): {c.person_a} ~ {c.person_b}: {describe_evidence(c.evidence)}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app (filled in as the capability lands)."""
+    app.command("explain")(explain_command)

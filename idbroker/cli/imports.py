@@ -1,9 +1,45 @@
-"""CLI: imports commands."""
+"""CLI: `idbroker import SOURCE PATH` — read a campus export (CSV, XLSX, or LDAP for cas) and link it."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from idbroker.cli.running import cli_actor, progress_bar, transaction
+from idbroker.config import get_settings
+from idbroker.sources.importer import run_import
+from idbroker.sources.report import COUNTS
+
+SHOWN_PROBLEMS = 50
+
+
+def import_command(
+    source: Annotated[str, typer.Argument(help="student, hr, cas, billing, or any source with a mapping file")],
+    path: Annotated[str, typer.Argument(help="CSV or XLSX file, or ldap://HOST:PORT/BASE-DN for cas")],
+    partial: Annotated[bool, typer.Option("--partial", help="Records missing from this file stay active")] = False,
+    no_link: Annotated[bool, typer.Option("--no-link", help="Import only; link later with `idbroker link`")] = False,
+) -> None:
+    """Import one export: new, changed and (for a full export) vanished records, then link them."""
+    settings = get_settings()
+    with transaction() as session, progress_bar(f"import {source}") as bar:
+        task = bar.add_task("rows", total=None)
+        report = run_import(
+            session, source=source, location=path, settings=settings, actor=cli_actor(), full=not partial,
+            link=not no_link, progress=lambda n: bar.advance(task, n),
+        )  # fmt: skip
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        typer.echo(str(problem))
+    if len(report.problems) > SHOWN_PROBLEMS:
+        typer.echo(f"… and {len(report.problems) - SHOWN_PROBLEMS} more problems")
+    typer.echo(" / ".join(f"{name.replace('_', ' ')} {report.counts[name]}" for name in COUNTS))
+    if report.link:
+        link = report.link
+        typer.echo(
+            f"linked {link['linked']} records: {link['new_people']} new people, {link['joined']} joined a person, "
+            f"{link['merged']} people merged, {link['queued']} pairs queued for review"
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app (filled in as the capability lands)."""
+    app.command("import")(import_command)

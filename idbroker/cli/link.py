@@ -1,9 +1,34 @@
-"""CLI: link commands."""
+"""CLI: `idbroker link` — link records that have no person yet, or re-link everyone with `--full`."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from idbroker.audit.chain import append as audit
+from idbroker.cli.running import cli_actor, progress_bar, transaction
+from idbroker.config import get_settings
+from idbroker.linking.service import link_records
+
+
+def link_command(
+    full: Annotated[bool, typer.Option("--full", help="Re-examine every record against everyone")] = False,
+) -> None:
+    """Link pending records (or re-link all); merges, new people and review cases are written."""
+    settings = get_settings()
+    with transaction() as session, progress_bar("link") as bar:
+        task = bar.add_task("records", total=None)
+        report = link_records(
+            session, settings=settings, actor=cli_actor(), full=full, progress=lambda n: bar.advance(task, n)
+        )
+        audit(session, actor=cli_actor(), action="link.full" if full else "link", details=report.as_dict())
+    typer.echo(
+        f"linked {report.linked} records ({report.probed} re-examined): {report.new_people} new people, "
+        f"{report.joined} joined a person, {report.merged} people merged, {report.queued} pairs queued for review, "
+        f"{report.vetoed} vetoed"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app (filled in as the capability lands)."""
+    app.command("link")(link_command)

@@ -1,7 +1,7 @@
 """directory core
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 12:13:34.472415
 """
 
@@ -41,6 +41,22 @@ def upgrade() -> None:
     sa.Column('hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    # The audit log starts empty: head at seq 0 with the genesis hash (idbroker.audit.chain.GENESIS_HASH).
+    op.execute(sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :genesis)").bindparams(genesis="0" * 64))
+    if op.get_bind().dialect.name == "postgresql":
+        # Append-only, enforced by the database: UPDATE, DELETE and TRUNCATE on audit_event are refused.
+        op.execute(
+            "CREATE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit_event is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
+            "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()"
+        )
     op.create_table('import_run',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -208,4 +224,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_event_action'))
 
     op.drop_table('audit_event')
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")
     # ### end Alembic commands ###

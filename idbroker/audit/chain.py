@@ -1,0 +1,159 @@
+"""Appending to the audit log: each event holds the hash of the one before, in the caller's transaction.
+
+Callers describe *what* happened with ids and counts — a person id as `subject`, record ids, numbers of
+rows — never a phone number, national ID, verification code, token or password. `append` refuses the
+obvious cases (such keys, or values shaped like an E.164 phone number or an 18-character national ID),
+but it cannot recognise everything: the rule is the caller's to keep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from idbroker.audit.models import AuditEvent, AuditHead
+from idbroker.clock import utcnow
+
+GENESIS_HASH = "0" * 64
+"""The `prev_hash` of event 1, and the hash of the head of an empty log."""
+
+HASH_FORMAT = "idbroker-audit-v1"
+"""The first element of every hashed serialisation, so a later format can never be mistaken for this one."""
+
+MAX_ACTOR = 64
+MAX_ACTION = 64
+MAX_SUBJECT = 32
+
+FORBIDDEN_DETAIL_KEYS = frozenset(
+    {
+        "phone", "mobile", "telephone", "tel", "phone_number", "mobile_phone",
+        "national_id", "id_number", "id_card", "idcard", "id_card_number",
+        "code", "otp", "verification_code", "token", "access_token", "refresh_token", "id_token",
+        "password", "secret", "client_secret",
+        "手机号", "手机", "电话", "身份证号", "身份证", "验证码", "密码",
+    }
+)  # fmt: skip
+_HASH_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+)  # built once: verify calls it a lot
+_PHONE_E164 = re.compile(r"\+\d{8,15}")
+_NATIONAL_ID_18 = re.compile(r"\d{17}[\dXx]")
+
+
+class AuditDetailsError(ValueError):
+    """The event is malformed, or its details hold what must never be logged."""
+
+
+class AuditHeadMissingError(RuntimeError):
+    """The `audit_head` row is missing: the database was not migrated by `idbroker db upgrade`."""
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no whitespace, UTF-8 characters kept as they are."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def timestamp_text(at: datetime) -> str:
+    """`at` in UTC to the microsecond, exactly as both SQLite and PostgreSQL give it back."""
+    if at.tzinfo is not UTC:  # the databases give UTC back; anything else is converted (or refused)
+        if at.utcoffset() is None:
+            raise AuditDetailsError("audit timestamps must be timezone-aware")
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")
+
+
+def event_hash(
+    seq: int, at: datetime, actor: str, action: str, subject: str | None, details: str, prev_hash: str
+) -> str:
+    """SHA-256 (hex) of the canonical serialisation of one event; `details` is its stored JSON text."""
+    payload = _HASH_ENCODER.encode(
+        [HASH_FORMAT, seq, timestamp_text(at), actor, action, subject, details, prev_hash]
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def check_details(details: Any, path: str = "details") -> None:
+    """Refuse keys and values that are obviously personal data (see the module docstring)."""
+    if isinstance(details, dict):
+        for key, value in details.items():
+            if not isinstance(key, str):
+                raise AuditDetailsError(f"{path}: keys must be strings, got {type(key).__name__}")
+            if key.strip().lower().replace("-", "_") in FORBIDDEN_DETAIL_KEYS:
+                raise AuditDetailsError(
+                    f"{path}.{key}: audit details must not hold personal data; pass ids and counts"
+                )
+            check_details(value, f"{path}.{key}")
+    elif isinstance(details, list | tuple):
+        for index, value in enumerate(details):
+            check_details(value, f"{path}[{index}]")
+    elif isinstance(details, str) and (_PHONE_E164.fullmatch(details) or _NATIONAL_ID_18.fullmatch(details)):
+        raise AuditDetailsError(
+            f"{path}: looks like a phone number or national ID; audit details must hold ids and counts"
+        )
+
+
+def _check_field(name: str, value: str | None, limit: int, *, required: bool) -> None:
+    if value is None or value == "":
+        if required:
+            raise AuditDetailsError(f"audit {name} must not be empty")
+        return
+    if len(value) > limit:
+        raise AuditDetailsError(f"audit {name} is longer than {limit} characters")
+
+
+def lock_head(session: Session) -> AuditHead:
+    """The head row, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's write lock is
+    already held, because `idbroker.db` begins every transaction IMMEDIATE)."""
+    statement = (
+        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+    )
+    head = session.exec(statement).first()
+    if head is None:
+        raise AuditHeadMissingError("the audit log has no head row: run `idbroker db upgrade`")
+    return head
+
+
+def append(
+    session: Session, *, actor: str, action: str, subject: str | None = None, details: dict[str, Any]
+) -> AuditEvent:
+    """Add one event at the end of the chain, in the caller's transaction (committed or rolled back with it).
+
+    `actor` is who did it (a staff login, `system`, `cli:<user>`), `action` a dotted verb such as
+    `import.run` or `person.merge`, `subject` the person id concerned, `details` ids and counts only.
+    """
+    _check_field("actor", actor, MAX_ACTOR, required=True)
+    _check_field("action", action, MAX_ACTION, required=True)
+    _check_field("subject", subject, MAX_SUBJECT, required=False)
+    if not isinstance(details, dict):
+        raise AuditDetailsError("audit details must be a JSON object (a dict)")
+    check_details(details)
+    try:
+        details_text = canonical_json(details)
+    except (TypeError, ValueError) as exc:
+        raise AuditDetailsError(f"audit details are not JSON-serialisable: {exc}") from exc
+
+    head = lock_head(session)
+    seq = head.seq + 1
+    at = utcnow()
+    digest = event_hash(seq, at, actor, action, subject, details_text, head.hash)
+    event = AuditEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details_text,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    session.add(event)
+    head.seq = seq
+    head.hash = digest
+    session.add(head)
+    session.flush()
+    return event

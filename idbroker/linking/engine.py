@@ -1,0 +1,294 @@
+"""The linker: normalize → block → score → decide, one record at a time, against people in memory.
+
+Each record is compared with the people its blocking keys lead to (never with everyone). At or above
+`auto_merge` it joins the best; if it also reaches another person strongly, the two people join too —
+unless a veto (two different valid national IDs, a pair a human kept apart) forbids it, in which case
+the pair goes to review. Between `review` and `auto_merge` the pair goes to review. Below, a new person.
+`settle()` then re-scores the review pairs person against person, since people grew as records arrived.
+The same engine serves a full run (every record) and an incremental one (new records against the people
+their keys reach, loaded from the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from idbroker.linking.compare import Score, compare, vetoed
+from idbroker.linking.policy import MatchingPolicy
+from idbroker.linking.records import LinkRecord, Profile
+
+
+@dataclass(slots=True)
+class RecordDecision:
+    cluster: int
+    outcome: str  # new | joined | probed
+    score: Score | None = None
+    matched_record: int | None = None
+
+
+@dataclass(slots=True)
+class Union:
+    survivor: int
+    absorbed: int
+    score: Score
+    record_id: int | None  # the record whose evidence bridged the two, if any
+
+
+@dataclass(slots=True)
+class Candidate:
+    a: int
+    b: int
+    score: Score
+    record_id: int | None
+
+
+@dataclass
+class LinkStats:
+    records: int = 0
+    new: int = 0
+    joined: int = 0
+    unions: int = 0
+    vetoed: int = 0
+    oversized_blocks: int = 0
+    comparisons: int = 0
+
+
+@dataclass
+class Linker:
+    policy: MatchingPolicy
+    parent: dict[int, int] = field(default_factory=dict)
+    profiles: dict[int, Profile] = field(default_factory=dict)
+    index: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    kept_apart: dict[int, set[int]] = field(default_factory=dict)
+    decisions: dict[int, RecordDecision] = field(default_factory=dict)
+    unions: list[Union] = field(default_factory=list)
+    candidates: dict[tuple[int, int], Candidate] = field(default_factory=dict)
+    stats: LinkStats = field(default_factory=LinkStats)
+    _compared: set[tuple[int, int]] = field(default_factory=set)
+    _next_cluster: int = 1
+
+    def __post_init__(self) -> None:
+        self._rules = [tuple(rule) for rule in self.policy.blocking]
+        self._auto = self.policy.thresholds.auto_merge
+        self._review = self.policy.thresholds.review
+        self._max_block = self.policy.max_block_size
+
+    # -- clusters -------------------------------------------------------------------------------------
+    def find(self, cluster: int) -> int:
+        parent = self.parent
+        root = cluster
+        while parent[root] != root:
+            root = parent[root]
+        while parent[cluster] != root:
+            parent[cluster], cluster = root, parent[cluster]
+        return root
+
+    def new_cluster(self, profile: Profile) -> int:
+        cluster = self._next_cluster
+        self._next_cluster += 1
+        self.parent[cluster] = cluster
+        self.profiles[cluster] = profile
+        return cluster
+
+    def seed(self, records: Iterable[LinkRecord]) -> int:
+        """Add an existing person (all their records) as one cluster; returns its cluster id."""
+        profile = Profile()
+        cluster = self.new_cluster(profile)
+        for record in records:
+            profile.add(record)
+            self._index(record, cluster)
+        return cluster
+
+    def keep_apart(self, a: int, b: int) -> None:
+        self.kept_apart.setdefault(a, set()).add(b)
+        self.kept_apart.setdefault(b, set()).add(a)
+
+    def _kept_apart(self, ra: int, rb: int) -> bool:
+        for cluster, others in self.kept_apart.items():
+            if self.find(cluster) == ra and any(self.find(o) == rb for o in others):
+                return True
+        return False
+
+    def _union(self, survivor: int, absorbed: int, score: Score, record_id: int | None) -> int:
+        survivor, absorbed = self.find(survivor), self.find(absorbed)
+        if len(self.profiles[survivor].record_ids) < len(self.profiles[absorbed].record_ids):
+            survivor, absorbed = absorbed, survivor
+        self.parent[absorbed] = survivor
+        self.profiles[survivor].absorb(self.profiles.pop(absorbed))
+        self.unions.append(Union(survivor, absorbed, score, record_id))
+        self.stats.unions += 1
+        return survivor
+
+    def _may_join(self, ra: int, rb: int) -> str | None:
+        reason = vetoed(self.policy, self.profiles[ra], self.profiles[rb])
+        if reason is None and self.kept_apart and self._kept_apart(ra, rb):
+            reason = "kept_apart"
+        return reason
+
+    # -- blocking -------------------------------------------------------------------------------------
+    def _keys(self, record: LinkRecord) -> Iterator[tuple[Any, ...]]:
+        values = record.fields
+        for number, rule in enumerate(self._rules):
+            if len(rule) == 1:
+                value = values.get(rule[0])
+                if value is not None and value != "":
+                    yield (number, value)
+                continue
+            parts = tuple(values.get(name) for name in rule)
+            if all(part is not None and part != "" for part in parts):
+                yield (number, *parts)
+
+    def _index(self, record: LinkRecord, cluster: int) -> None:
+        index = self.index
+        for key in self._keys(record):
+            members = index.get(key)
+            if members is None:
+                index[key] = [cluster]
+            elif len(members) <= self._max_block and self.find(members[-1]) != self.find(cluster):
+                members.append(cluster)
+                if len(members) > self._max_block:
+                    self.stats.oversized_blocks += 1
+
+    def _neighbours(self, record: LinkRecord) -> set[int]:
+        found: set[int] = set()
+        for key in self._keys(record):
+            members = self.index.get(key)
+            if members and len(members) <= self._max_block:
+                for cluster in members:
+                    found.add(self.find(cluster))
+        return found
+
+    # -- deciding -------------------------------------------------------------------------------------
+    def link(self, record: LinkRecord) -> int:
+        """Place a record that belongs to no one yet; returns its cluster."""
+        self.stats.records += 1
+        mine = Profile.of(record)
+        scored: list[tuple[float, int, Score]] = []
+        for cluster in self._neighbours(record):
+            score = compare(self.policy, mine, self.profiles[cluster])
+            self.stats.comparisons += 1
+            if score.vetoed_by:
+                self.stats.vetoed += 1
+                continue
+            if score.total >= self._review:
+                scored.append((score.total, cluster, score))
+        scored.sort(key=lambda item: -item[0])
+        strong = [item for item in scored if item[0] >= self._auto]
+        if strong:
+            _, target, best = strong[0]
+            self.profiles[target].add(record)
+            self.stats.joined += 1
+            matched = best.evidence[0].records[1] if best.evidence else None
+            self.decisions[record.id] = RecordDecision(target, "joined", best, matched)
+            for _, other, score in strong[1:]:
+                self._bridge(self.find(target), other, score, record.id)
+            for _, other, score in scored[len(strong) :]:
+                self._propose(self.find(target), other, score, record.id)
+            cluster = self.find(target)
+        else:
+            cluster = self.new_cluster(mine)
+            self.stats.new += 1
+            best = scored[0][2] if scored else None
+            self.decisions[record.id] = RecordDecision(cluster, "new", best)
+            for _, other, score in scored:
+                self._propose(cluster, other, score, record.id)
+        self._index(record, cluster)
+        return cluster
+
+    def probe(self, record: LinkRecord, cluster: int) -> None:
+        """Look again at a record already placed (changed, or a full re-link): may join two people."""
+        own = self.find(cluster)
+        for other in self._neighbours(record):
+            own = self.find(own)
+            if other == own:
+                continue
+            pair = (min(own, other), max(own, other))
+            if pair in self._compared:
+                continue  # already compared person to person in this pass
+            self._compared.add(pair)
+            score = compare(self.policy, self.profiles[own], self.profiles[other])
+            self.stats.comparisons += 1
+            if score.vetoed_by:
+                self.stats.vetoed += 1
+            elif score.total >= self._auto:
+                self._bridge(own, other, score, record.id)
+            elif score.total >= self._review:
+                self._propose(own, other, score, record.id)
+
+    def _bridge(self, a: int, b: int, score: Score, record_id: int | None) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        reason = self._may_join(ra, rb)
+        if reason is None:
+            self._union(ra, rb, score, record_id)
+        else:
+            self.stats.vetoed += 1
+            if reason == "kept_apart":
+                return
+            whole = compare(self.policy, self.profiles[ra], self.profiles[rb])
+            if not whole.vetoed_by and whole.total >= self._review:
+                self._propose(ra, rb, whole, record_id)
+
+    def _propose(self, a: int, b: int, score: Score, record_id: int | None) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        pair = (min(ra, rb), max(ra, rb))
+        known = self.candidates.get(pair)
+        if known is None or known.score.total < score.total:
+            self.candidates[pair] = Candidate(pair[0], pair[1], score, record_id)
+
+    def settle(self, max_rounds: int = 5) -> list[Candidate]:
+        """Re-score the review pairs person against person until nothing more joins."""
+        for _ in range(max_rounds):
+            joined = 0
+            pending, self.candidates = self.candidates, {}
+            for candidate in pending.values():
+                ra, rb = self.find(candidate.a), self.find(candidate.b)
+                if ra == rb:
+                    continue
+                if self._may_join(ra, rb) == "kept_apart":
+                    continue
+                score = compare(self.policy, self.profiles[ra], self.profiles[rb])
+                self.stats.comparisons += 1
+                if score.vetoed_by:
+                    continue
+                if score.total >= self._auto:
+                    self._union(ra, rb, score, candidate.record_id)
+                    joined += 1
+                elif score.total >= self._review:
+                    self._propose(ra, rb, score, candidate.record_id)
+            if not joined:
+                break
+        return list(self.candidates.values())
+
+
+@dataclass
+class InMemoryResult:
+    clusters: list[list[int]]
+    review: list[tuple[int, int, float]]
+    stats: LinkStats
+
+
+def ordered(records: Iterable[LinkRecord], policy: MatchingPolicy) -> list[LinkRecord]:
+    rank = {source: number for number, source in enumerate(policy.order)}
+    return sorted(records, key=lambda r: rank.get(r.source, len(rank)))
+
+
+def link_in_memory(records: Iterable[LinkRecord], policy: MatchingPolicy) -> InMemoryResult:
+    """Link records among themselves (no database): the engine as the benchmarks and FEBRL use it."""
+    linker = Linker(policy)
+    for record in ordered(records, policy):
+        linker.link(record)
+    candidates = linker.settle()
+    clusters: dict[int, list[int]] = {}
+    for record_id, decision in linker.decisions.items():
+        clusters.setdefault(linker.find(decision.cluster), []).append(record_id)
+    review = []
+    for c in candidates:
+        a, b = linker.profiles[linker.find(c.a)], linker.profiles[linker.find(c.b)]
+        review.append((a.record_ids[0], b.record_ids[0], c.score.total))
+    return InMemoryResult(list(clusters.values()), review, linker.stats)
