@@ -29,7 +29,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     # shellcheck disable=SC2086  # the list is meant to split into words
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
+    apt-get install -y -q $missing >/dev/null
   else
     say "not root: cannot install missing Debian packages ($missing); their tests will be skipped"
   fi

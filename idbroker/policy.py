@@ -30,13 +30,24 @@ class PolicyError(ValueError):
     `(line, what)` pairs (line is None when the problem concerns the file as a whole).
     """
 
+    problems: list[tuple[int | None, str]]
+
     def __init__(
-        self, file: Path | str, line: int | None, what: str, *, more: Sequence[tuple[int | None, str]] = ()
+        self,
+        file: Path | str,
+        line: int | None = None,
+        what: str | None = None,
+        *,
+        more: Sequence[tuple[int | None, str]] = (),
     ) -> None:
+        if what is None:  # PolicyError("a whole message"): nothing to format
+            self.file, self.line, self.what, self.problems = "", None, str(file), [(None, str(file))]
+            super().__init__(str(file))
+            return
         self.file = str(file)
         self.line = line
         self.what = what
-        self.problems: list[tuple[int | None, str]] = [(line, what), *more]
+        self.problems = [(line, what), *more]
         super().__init__("\n".join(_format(self.file, ln, msg) for ln, msg in self.problems))
 
 

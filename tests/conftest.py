@@ -7,6 +7,7 @@ Fixtures other tests rely on (keep the names):
 - `sqlite_engine`: the same on SQLite only.
 - `pg_base_url` (session): `postgresql+psycopg://postgres@127.0.0.1:PORT/` of a throwaway cluster.
 - `ldap_server` (session): a running slapd; see `services.slapd.LdapServer`.
+- `ldap_directory`: that server with `ou=people` emptied before and after the test (use this one).
 
 `pytest --backend sqlite` (or `postgresql`) runs only that parameter of `engine`; the default runs both.
 """
@@ -230,3 +231,11 @@ def ldap_server() -> Iterator[slapd.LdapServer]:
         yield server
     finally:
         slapd.remove_server(server)
+
+
+@pytest.fixture
+def ldap_directory(ldap_server: slapd.LdapServer) -> Iterator[slapd.LdapServer]:
+    """The session's slapd with no people in it; whatever the test adds is deleted afterwards."""
+    ldap_server.clear()
+    yield ldap_server
+    ldap_server.clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlmodel import Session
 
 from idbroker.audit.chain import GENESIS_HASH, event_hash
@@ -29,11 +29,23 @@ def _failure(checked: int, seq: int, problem: str) -> VerifyReport:
     return VerifyReport(ok=False, checked=checked, problem=problem, bad_seq=seq)
 
 
+def _snapshot(session: Session) -> Connection:
+    """The session's connection, reading one snapshot: appends committed while the log is read (after the
+    head) must not look like events missing from the head. SQLite's transaction already is one (and holds
+    the write lock); PostgreSQL gets REPEATABLE READ when the session has not begun a transaction yet."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return session.connection()
+    return session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def verify_chain(session: Session, *, batch: int = 10000) -> VerifyReport:
-    """Check the whole log; stops at the first problem and names the sequence number where it is."""
+    """Check the whole log; stops at the first problem and names the sequence number where it is.
+
+    Pass a session that has not begun a transaction, so that the whole log is read as one snapshot.
+    """
     if batch < 1:
         raise ValueError("batch must be at least 1")
-    connection = session.connection()
+    connection = _snapshot(session)
     head = connection.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
     if head is None:
         problem = "the audit log has no head row: run `idbroker db upgrade`"

@@ -19,6 +19,9 @@ def import_command(
     path: Annotated[str, typer.Argument(help="CSV or XLSX file, or ldap://HOST:PORT/BASE-DN for cas")],
     partial: Annotated[bool, typer.Option("--partial", help="Records missing from this file stay active")] = False,
     no_link: Annotated[bool, typer.Option("--no-link", help="Import only; link later with `idbroker link`")] = False,
+    allow_mass_deactivation: Annotated[
+        bool, typer.Option("--allow-mass-deactivation", help="Accept a full export that drops most records")
+    ] = False,
 ) -> None:
     """Import one export: new, changed and (for a full export) vanished records, then link them."""
     settings = get_settings()
@@ -26,7 +29,7 @@ def import_command(
         task = bar.add_task("rows", total=None)
         report = run_import(
             session, source=source, location=path, settings=settings, actor=cli_actor(), full=not partial,
-            link=not no_link, progress=lambda n: bar.advance(task, n),
+            link=not no_link, allow_mass_deactivation=allow_mass_deactivation, progress=lambda n: bar.advance(task, n),
         )  # fmt: skip
     for problem in report.problems[:SHOWN_PROBLEMS]:
         typer.echo(str(problem))

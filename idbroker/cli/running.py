@@ -14,8 +14,12 @@ from idbroker.config import MissingKeyError
 from idbroker.directory.queries import PersonNotFound
 from idbroker.linking.merge import MergeRefused
 from idbroker.policy import PolicyError
+from idbroker.sources.importer import MassDeactivation
 from idbroker.sources.mapping import MappingError
 from idbroker.sources.tables import UnreadableFile
+
+
+EXPECTED = (UnreadableFile, MappingError, PolicyError, MissingKeyError, MergeRefused, PersonNotFound, MassDeactivation)
 
 
 def cli_actor() -> str:
@@ -31,7 +35,7 @@ def transaction() -> Iterator[Session]:
             try:
                 yield session
                 session.commit()
-            except (UnreadableFile, MappingError, PolicyError, MissingKeyError, MergeRefused, PersonNotFound) as exc:
+            except EXPECTED as exc:
                 session.rollback()
                 raise fail(f"{exc}\nnothing was changed") from None
             except BaseException:

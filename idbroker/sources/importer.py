@@ -29,6 +29,11 @@ from idbroker.sources.report import ImportReport
 from idbroker.sources.rows import ParsedRow, RowParser
 
 Progress = Callable[[int], None]
+MASS_DEACTIVATION_SHARE = 0.5  # a full export that drops more than this share of present records is suspect
+
+
+class MassDeactivation(ValueError):
+    """A full export would make most of a source's records inactive: a truncated file, not a graduation."""
 RECORDS = SourceRecord.__table__  # type: ignore[attr-defined]
 WRITE_BATCH = 5000
 COLUMNS = (
@@ -67,6 +72,7 @@ def run_import(
     actor: str = "cli",
     full: bool = True,
     link: bool = True,
+    allow_mass_deactivation: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import one export of one source in the caller's transaction and return its report."""
@@ -149,6 +155,12 @@ def run_import(
         session.execute(update(RECORDS).where(RECORDS.c.id.in_(revived)).values(present=True, last_seen=now))
     if full:
         gone = [rid for key, (rid, _, present) in existing.items() if present and key not in seen]
+        present_before = sum(1 for _, _, present in existing.values() if present)
+        if gone and not allow_mass_deactivation and len(gone) > MASS_DEACTIVATION_SHARE * present_before:
+            raise MassDeactivation(
+                f"{label}: this full export would make {len(gone)} of {present_before} {source} records inactive; "
+                "if that is right, import again with --allow-mass-deactivation, else use --partial"
+            )
         for start in range(0, len(gone), WRITE_BATCH):
             chunk = gone[start : start + WRITE_BATCH]
             session.execute(update(RECORDS).where(RECORDS.c.id.in_(chunk)).values(present=False, last_seen=now))

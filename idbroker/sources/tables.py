@@ -11,7 +11,8 @@ file is refused. The delimiter is a comma, or a tab or `;` when the header line 
 (`.tsv` is always tab). Quoting is strict: a broken quote makes everything after it untrustworthy, so a
 file with one is refused whole (naming the row) rather than read as shifted columns; so is a field longer
 than `MAX_FIELD_CHARS`, which only a broken quote or a hostile file produces. The file is parsed
-twice: once to validate (and count rows for a progress bar), once to stream the rows.
+twice: once to validate (and count rows for a progress bar), once to stream the rows (a file changed in
+between raises `UnreadableFile` while iterating).
 
 XLSX (openpyxl, read-only, cached formula values): the first sheet. Whole numbers read as `1120101234`
 (never `1120101234.0`), dates and date-times as `YYYY-MM-DD`. Rows are fitted to the header's width

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from idbroker.audit import AuditDetailsError, append, verify_chain
-from idbroker.audit.chain import GENESIS_HASH, event_hash
+from idbroker.audit.chain import GENESIS_HASH, HASH_FORMAT, event_hash
 from idbroker.audit.models import AuditEvent, AuditHead
 from idbroker.db import session_scope
 
@@ -246,3 +248,57 @@ def test_postgresql_refuses_changes_to_stored_events(engine: Engine, statement: 
     with pytest.raises(DBAPIError, match="audit_event is append-only"), engine.begin() as connection:
         connection.execute(text(statement))
     assert verify(engine).ok
+
+
+@pytest.mark.parametrize(
+    ("actor", "subject", "details"),
+    [
+        ("cli:tester", None, "{}"),
+        ('staff "王"\\', "person01", '{"note":"tab\\t, newline\\n, \\u0001, 学院"}'),
+    ],
+)
+def test_the_hash_is_sha256_of_the_documented_json_array(
+    actor: str, subject: str | None, details: str
+) -> None:
+    at = datetime(2026, 9, 1, 8, 30, 0, 5, tzinfo=UTC)
+    expected = json.dumps(
+        [
+            HASH_FORMAT,
+            7,
+            "2026-09-01T08:30:00.000005+00:00",
+            actor,
+            "test.event",
+            subject,
+            details,
+            GENESIS_HASH,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    digest = hashlib.sha256(expected.encode("utf-8")).hexdigest()
+    assert event_hash(7, at, actor, "test.event", subject, details, GENESIS_HASH) == digest
+    # The same instant in another zone is the same event.
+    shanghai = at.astimezone(timezone(timedelta(hours=8)))
+    assert event_hash(7, shanghai, actor, "test.event", subject, details, GENESIS_HASH) == digest
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_appends_committed_during_verify_are_not_reported(engine: Engine) -> None:
+    """Verify reads one snapshot: an event committed after it read the head is simply not part of this run."""
+    add_events(engine, 3)
+    appended: list[int] = []
+
+    def append_once(_conn, _cursor, statement: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if "FROM audit_event" in statement and not appended:
+            appended.append(1)
+            add_events(engine, 1)  # another connection, committed before verify reads the events
+
+    event.listen(engine, "before_cursor_execute", append_once)
+    try:
+        report = verify(engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", append_once)
+    assert appended == [1]
+    assert report.ok and report.checked == 3
+    assert verify(engine).checked == 4

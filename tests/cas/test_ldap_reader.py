@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import ldap3
@@ -56,10 +55,8 @@ def as_row(person: dict[str, str | list[str]]) -> list[str]:
 
 
 @pytest.fixture
-def directory(ldap_server: LdapServer) -> Iterator[LdapServer]:
-    ldap_server.clear()
-    yield ldap_server
-    ldap_server.clear()
+def directory(ldap_directory: LdapServer) -> LdapServer:
+    return ldap_directory
 
 
 @pytest.fixture

@@ -122,9 +122,12 @@ class PostgresCluster:
 
     def create_database(self, name: str, template: str | None = None) -> None:
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
         with self.connect() as connection:
+            if template:
+                statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+                if connection.info.server_version >= 150000:
+                    # Copying the files is ~3x faster than WAL-logging each block for a small template.
+                    statement = sql.SQL("{} STRATEGY FILE_COPY").format(statement)
             connection.execute(statement)
 
     def drop_database(self, name: str) -> None:
@@ -141,7 +144,8 @@ def start_cluster() -> PostgresCluster:
     if bin_dir is None:
         raise ServiceUnavailable("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
     run_as = SERVICE_USER if is_root() else None
-    directory = Path(tempfile.mkdtemp(prefix="idbroker-pg-"))
+    # As root, under /tmp: a TMPDIR inside /root would be out of the postgres user's reach.
+    directory = Path(tempfile.mkdtemp(prefix="idbroker-pg-", dir="/tmp" if run_as else None))
     if run_as:
         shutil.chown(directory, user=run_as, group=run_as)
     cluster = PostgresCluster(bin_dir=bin_dir, directory=directory, port=free_port(), run_as=run_as)

@@ -145,3 +145,16 @@ def test_yaml_line_finds_nested_items(tmp_path: Path) -> None:
     assert yaml_line(path, ("thresholds", 1, "weight")) == 7
     assert yaml_line(path, ("options", "zzz")) == 8
     assert yaml_line(path, ()) == 2
+
+
+def test_policy_error_can_be_raised_by_other_policy_checks() -> None:
+    assert (
+        str(PolicyError("policies/x.yaml", 3, "weights must sum to 1"))
+        == "policies/x.yaml:3: weights must sum to 1"
+    )
+    assert (
+        str(PolicyError("policies/x.yaml", None, "no such policy file"))
+        == "policies/x.yaml: no such policy file"
+    )
+    assert str(PolicyError("a whole message")) == "a whole message"
+    assert isinstance(PolicyError("x"), ValueError)
