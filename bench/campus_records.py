@@ -12,9 +12,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from idbroker.directory.protect import Protector
+from idbroker.linking.fields import link_record
 from idbroker.linking.records import LinkRecord
 from idbroker.sources.mapping import load_mapping
 from idbroker.sources.rows import RowParser
@@ -48,25 +50,14 @@ def read_campus(campus: Path, policies: Path = REPO / "policies") -> Iterator[Ca
 
 
 def link_records(records: list[CampusRecord]) -> list[LinkRecord]:
-    """The engine's view of each record, as `idbroker.linking.fields.link_record` builds it from the DB."""
+    """The engine's view of each record, built by the same function the database path uses."""
     out = []
     for number, record in enumerate(records):
         v = record.values
-        out.append(
-            LinkRecord(
-                id=number,
-                source=record.source,
-                key=record.key,
-                fields={
-                    "national_id_hash": v.get("national_id_hash"),
-                    "account": f"{record.key_space}:{record.key}",
-                    "name_key": v.get("name_key"),
-                    "name_pinyin": v.get("name_pinyin"),
-                    "birth_date": v.get("birth_date"),
-                    "gender": v.get("gender"),
-                    "phone": v.get("phone"),
-                    "email": v.get("email"),
-                },
-            )
-        )
+        row = SimpleNamespace(
+            id=number, source=record.source, key=record.key, name_key=v.get("name_key"),
+            name_pinyin=v.get("name_pinyin"), gender=v.get("gender"), birth_date=v.get("birth_date"),
+            national_id_hash=v.get("national_id_hash"), phone=v.get("phone"), email=v.get("email"),
+        )  # fmt: skip
+        out.append(link_record(row, {record.source: record.key_space}))
     return out

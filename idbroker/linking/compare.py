@@ -7,9 +7,9 @@ from datetime import date
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
-from rapidfuzz.fuzz import ratio
 
 from idbroker.linking.policy import Comparison, MatchingPolicy
+from idbroker.normalize.names import key_similarity
 from idbroker.linking.records import Profile
 
 
@@ -49,24 +49,23 @@ def _exact(c: Comparison, a: dict[Any, int], b: dict[Any, int]) -> Evidence:
     return Evidence(c.name, "disagree", c.disagree, _first_pair(a, b))
 
 
-def _name(c: Comparison, a: Profile, b: Profile) -> Evidence | None:
-    keys_a, keys_b = a.values.get(c.field), b.values.get(c.field)
-    if not keys_a or not keys_b:
-        return None
-    for value, rid in keys_a.items():
-        if value in keys_b:
-            return Evidence(c.name, "agree", c.agree, (rid, keys_b[value]))
-    pin_a = a.values.get(c.pinyin_field or "") or {}
-    pin_b = b.values.get(c.pinyin_field or "") or {}
-    for value, rid in pin_a.items():
-        if value in pin_b:
-            return Evidence(c.name, "pinyin", c.pinyin, (rid, pin_b[value]))
-    cutoff = c.fuzzy_min * 100
-    for value_a, rid_a in (*keys_a.items(), *pin_a.items()):
-        for value_b, rid_b in (*keys_b.items(), *pin_b.items()):
-            if ratio(value_a, value_b, score_cutoff=cutoff):
-                return Evidence(c.name, "fuzzy", c.fuzzy, (rid_a, rid_b))
-    return Evidence(c.name, "disagree", c.disagree, _first_pair(keys_a, keys_b))
+NAME_LEVELS = ("exact", "pinyin", "fuzzy", "different")
+
+
+def _name(c: Comparison, a: dict[Any, int], b: dict[Any, int]) -> Evidence:
+    """Values are (characters key, pinyin key) pairs; the best level over all pairs counts."""
+    best, pair = len(NAME_LEVELS) - 1, _first_pair(a, b)
+    for value_a, rid_a in a.items():
+        if value_a in b:
+            return Evidence(c.name, "agree", c.agree, (rid_a, b[value_a]))
+    for (key_a, pinyin_a), rid_a in a.items():
+        for (key_b, pinyin_b), rid_b in b.items():
+            level = NAME_LEVELS.index(key_similarity(key_a, pinyin_a, key_b, pinyin_b))
+            if level < best:
+                best, pair = level, (rid_a, rid_b)
+    name = NAME_LEVELS[best]
+    weight = {"exact": c.agree, "pinyin": c.pinyin, "fuzzy": c.fuzzy, "different": c.disagree}[name]
+    return Evidence(c.name, "agree" if name == "exact" else ("disagree" if name == "different" else name), weight, pair)
 
 
 def _fuzzy(c: Comparison, a: dict[Any, int], b: dict[Any, int]) -> Evidence:
@@ -111,12 +110,12 @@ def compare(policy: MatchingPolicy, a: Profile, b: Profile) -> Score:
     evidence: list[Evidence] = []
     vetoed_by: str | None = None
     for c in policy.comparisons:
+        va, vb = a.values.get(c.field), b.values.get(c.field)
+        if not va or not vb:
+            continue
         if c.kind == "name":
-            found = _name(c, a, b)
+            found = _name(c, va, vb)
         else:
-            va, vb = a.values.get(c.field), b.values.get(c.field)
-            if not va or not vb:
-                continue
             if c.kind == "exact":
                 found = _exact(c, va, vb)
             elif c.kind == "date":

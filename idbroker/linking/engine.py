@@ -218,19 +218,20 @@ class Linker:
                 self._propose(own, other, score, record.id)
 
     def _bridge(self, a: int, b: int, score: Score, record_id: int | None) -> None:
+        """A record reached two people strongly: they join only if, person against person, they agree too."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return
-        reason = self._may_join(ra, rb)
-        if reason is None:
-            self._union(ra, rb, score, record_id)
-        else:
+        if self.kept_apart and self._kept_apart(ra, rb):
+            return
+        whole = compare(self.policy, self.profiles[ra], self.profiles[rb])
+        self.stats.comparisons += 1
+        if whole.vetoed_by:
             self.stats.vetoed += 1
-            if reason == "kept_apart":
-                return
-            whole = compare(self.policy, self.profiles[ra], self.profiles[rb])
-            if not whole.vetoed_by and whole.total >= self._review:
-                self._propose(ra, rb, whole, record_id)
+        elif whole.total >= self._auto:
+            self._union(ra, rb, whole, record_id)
+        elif whole.total >= self._review:
+            self._propose(ra, rb, whole, record_id)
 
     def _propose(self, a: int, b: int, score: Score, record_id: int | None) -> None:
         ra, rb = self.find(a), self.find(b)

@@ -30,6 +30,7 @@ def link_record(row: Any, key_spaces: dict[str, str]) -> LinkRecord:
         fields={
             "national_id_hash": row.national_id_hash,
             "account": f"{space}:{row.key}" if space else None,
+            "name": (row.name_key, row.name_pinyin) if row.name_key else None,
             "name_key": row.name_key,
             "name_pinyin": row.name_pinyin,
             "birth_date": row.birth_date,

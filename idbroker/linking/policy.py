@@ -44,21 +44,17 @@ class Comparison(Strict):
 
     name: str
     kind: Literal["exact", "name", "fuzzy", "date"]
-    field: str
-    pinyin_field: str | None = None  # `name` only: the field holding the pinyin key
+    field: str  # for `name`: a field of (characters key, pinyin key) pairs
     agree: float = 0
     disagree: float = 0
     veto: bool = False  # two different values forbid a merge whatever else agrees
     pinyin: float = 0  # `name`: same pinyin, different characters (homophones: weak evidence)
-    fuzzy: float = 0  # `name`: similar spelling
-    fuzzy_min: float = Field(default=0.85, ge=0, le=1)
+    fuzzy: float = 0  # `name`: similar spelling (one character off in a long name, a romanisation typo)
     close: float = 0  # `date`: one digit off or day and month swapped
     levels: list[FuzzyLevel] = Field(default_factory=list)  # `fuzzy`: best level first
 
     @model_validator(mode="after")
     def _consistent(self) -> Comparison:
-        if self.kind == "name" and not self.pinyin_field:
-            raise ValueError("a `name` comparison needs `pinyin_field`")
         if self.kind == "fuzzy" and not self.levels:
             raise ValueError("a `fuzzy` comparison needs `levels`")
         if self.veto and self.kind != "exact":
@@ -89,8 +85,6 @@ class MatchingPolicy(Strict):
         used = {f for rule in self.blocking for f in rule}
         for c in self.comparisons:
             used.add(c.field)
-            if c.pinyin_field:
-                used.add(c.pinyin_field)
         return used
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import opencc
-from pypinyin import lazy_pinyin
+from pypinyin import Style, lazy_pinyin, pinyin
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Hamming
 
@@ -155,24 +155,41 @@ def name_similarity(a: NormalizedName, b: NormalizedName) -> str:
     """The best agreement level between two names: "exact", "pinyin", "fuzzy" or "different".
 
     * "exact": same `key` (张帅 / 張帥 / 张 帅; Zhang Shuai / SHUAI ZHANG).
-    * "pinyin": same pinyin key but different characters — homophones (张伟 / 章伟) or a Han name and its
-      romanisation (张帅 / Zhang Shuai). Weak evidence.
+    * "pinyin": same pinyin key but different characters — homophones (张伟 / 章伟), characters that share
+      any reading (孙博 / 孙柏: 柏 also reads bó), or a Han name and its romanisation (张帅 / Zhang Shuai). Weak.
     * "fuzzy": `rapidfuzz.fuzz.ratio` of the keys or of the pinyin keys ≥ 85 (a typo in a romanisation),
       or two Han keys of the same length ≥ 3 that differ in exactly one character (张帅奇 / 张帅琪).
     * "different": anything else.
     """
-    if a.key == b.key:
+    return key_similarity(a.key, a.pinyin, b.key, b.pinyin)
+
+
+@lru_cache(maxsize=65_536)
+def _readings(char: str) -> frozenset[str]:
+    return frozenset(pinyin(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+def homophones(key_a: str, key_b: str) -> bool:
+    """Two Han keys of one length whose differing characters each share a reading (any heteronym)."""
+    if len(key_a) != len(key_b) or key_a == key_b:
+        return False
+    return all(x == y or (_is_han(x) and _is_han(y) and _readings(x) & _readings(y))
+               for x, y in zip(key_a, key_b, strict=True))  # fmt: skip
+
+
+def key_similarity(key_a: str, pinyin_a: str | None, key_b: str, pinyin_b: str | None) -> str:
+    """`name_similarity` on the stored keys of two names (what the linker compares)."""
+    if key_a == key_b:
         return "exact"
-    if a.pinyin is not None and a.pinyin == b.pinyin:
+    if pinyin_a is not None and pinyin_a == pinyin_b:
         return "pinyin"
-    if a.is_han and b.is_han and len(a.key) == len(b.key) >= 3 and Hamming.distance(a.key, b.key) <= 1:
+    han = _is_han(key_a[:1]) and _is_han(key_b[:1])
+    if han and homophones(key_a, key_b):
+        return "pinyin"
+    if han and len(key_a) == len(key_b) >= 3 and Hamming.distance(key_a, key_b) <= 1:
         return "fuzzy"
-    if fuzz.ratio(a.key, b.key, score_cutoff=FUZZY_THRESHOLD):
+    if fuzz.ratio(key_a, key_b, score_cutoff=FUZZY_THRESHOLD):
         return "fuzzy"
-    if (
-        a.pinyin is not None
-        and b.pinyin is not None
-        and fuzz.ratio(a.pinyin, b.pinyin, score_cutoff=FUZZY_THRESHOLD)
-    ):
+    if pinyin_a is not None and pinyin_b is not None and fuzz.ratio(pinyin_a, pinyin_b, score_cutoff=FUZZY_THRESHOLD):
         return "fuzzy"
     return "different"
