@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from idbroker.audit.chain import append as audit
 from idbroker.cli.running import cli_actor, transaction
@@ -32,24 +31,28 @@ def explain_command(query: Annotated[str, typer.Argument(help="A person ID, or a
         console.print("absorbed IDs that resolve here: " + ", ".join(found.aliases))
     if found.others:
         console.print("[yellow]other people also hold this number:[/yellow] " + ", ".join(found.others))
-    table = Table("record", "source", "key", "name", "birth", "phone", "ID", "status", "how it joined")
+    console.print(f"{len(found.records)} records:")
     for r in found.records:
         evidence = r.link_evidence or {}
-        table.add_row(
-            str(r.id), r.source, r.key, r.name or "-", str(r.birth_date or "-"), _masked(r.phone),
-            "valid on file" if r.national_id_hash else ("set aside" if any(a["field"] == "national_id" for a in r.set_aside) else "-"),
-            "present" if r.present else "inactive",
-            f"{evidence.get('outcome', '-')}: {describe_evidence(evidence)}",
-        )  # fmt: skip
-    console.print(table)
+        aside = ", ".join(sorted({a["field"] for a in r.set_aside}))
+        id_state = "valid ID on file" if r.national_id_hash else "no valid ID"
+        console.print(
+            f"  record {r.id}: {r.source} {r.key} {r.name or '-'}, born {r.birth_date or '-'}, "
+            f"phone {_masked(r.phone)}, {id_state}, {'present' if r.present else 'inactive'}"
+            + (f", set aside: {aside}" if aside else ""),
+            highlight=False, soft_wrap=True,
+        )
+        console.print(f"      {evidence.get('outcome', '-')}: {describe_evidence(evidence)}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
     for op in found.history:
         undone = f", undone by {op.undone_by}" if op.undone_by else ""
         console.print(
-            f"operation {op.id}: {op.kind} {op.absorbed_id} into {op.survivor_id} by {op.actor} "
-            f"at {op.at:%Y-%m-%d %H:%M} — {op.reason}{undone}; evidence: {describe_evidence(op.evidence)}"
+            soft_wrap=True, highlight=False, *[f"operation {op.id}: {op.kind} {op.absorbed_id} into {op.survivor_id} by {op.actor} "
+            f"at {op.at:%Y-%m-%d %H:%M} — {op.reason}{undone}; evidence: {describe_evidence(op.evidence)}"]
         )
     for c in found.candidates:
-        console.print(f"review case {c.id} ({c.state}): {c.person_a} ~ {c.person_b}: {describe_evidence(c.evidence)}")
+        console.print(f"review case {c.id} ({c.state}): {c.person_a} ~ {c.person_b}: {describe_evidence(c.evidence)}",
+                      soft_wrap=True, highlight=False)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

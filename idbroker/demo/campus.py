@@ -243,6 +243,7 @@ class _Campus:
         self.phones: set[str] = set()
         self.ids: set[str] = set()
         self.released: list[tuple[int, str]] = []  # phones given up, (year, number): may be reassigned
+        self.mails: set[str] = set()  # work addresses are unique on a campus, whatever the names
         self.rows: dict[str, list[tuple[str, ...]]] = {source: [] for source in SOURCES}
         self.truth: list[tuple[str, str, str, str]] = []
 
@@ -265,6 +266,13 @@ class _Campus:
             if phone not in self.phones:
                 self.phones.add(phone)
                 return phone
+
+    def work_mail(self, handle: str, number: str) -> str:
+        mail = f"{handle}{number[-4:]}@example.edu.cn"
+        while mail in self.mails:
+            mail = f"{handle}{number[-4:]}{self.rng.randrange(10)}@example.edu.cn"
+        self.mails.add(mail)
+        return mail
 
     def national_id(self, region: str, birth: date, male: bool, near: int | None = None) -> str:
         rng = self.rng
@@ -465,7 +473,7 @@ class _Campus:
                 handle = _SURNAME_READINGS.get(person.surname, "x") + "".join(
                     _GIVEN_READINGS[c] for c in person.given
                 )
-                mail = f"{handle}{number[-4:]}@example.edu.cn"
+                mail = self.work_mail(handle, number)
                 roll = rng.random()
                 email = mail if roll < 0.7 else (person.email or "") if roll < 0.9 else ""
                 row = (
@@ -496,6 +504,7 @@ class _Campus:
     # ---- the campus ----------------------------------------------------------------------------
     def example_people(self) -> None:
         """张帅 of the issue, with his four numbers, and a second 张帅 born the same year."""
+        self.mails.add("zhangshuai0032@example.edu.cn")
         shuai = _Person(
             EXAMPLE_PERSON,
             "张",

@@ -227,3 +227,11 @@ def test_messy_values_are_present(files: dict) -> None:
 def test_generates_a_large_campus_quickly(tmp_path: Path) -> None:
     big = generate_campus(20_000, 1, tmp_path)
     assert 70_000 <= big.records <= 90_000
+
+
+def test_work_mail_addresses_belong_to_one_person(files: dict, person_of: dict) -> None:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for row in files["cas"]:
+        if row["mail"].endswith("@example.edu.cn"):
+            owners[row["mail"]].add(person_of[("cas", row["uid"])])
+    assert owners and all(len(people) == 1 for people in owners.values())
