@@ -67,9 +67,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         chosen = callspec.params.get("engine") if callspec else None
-        needs_pg = chosen == "postgresql" or (
-            chosen is None and "pg_base_url" in getattr(item, "fixturenames", ())
-        )
+        needs_pg = chosen == "postgresql" or (chosen is None and "pg_base_url" in getattr(item, "fixturenames", ()))
         other = chosen is not None and chosen != backend
         (dropped if other or (backend == "sqlite" and needs_pg) else kept).append(item)
     if dropped:

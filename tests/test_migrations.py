@@ -16,9 +16,7 @@ from idbroker.models import metadata
 def schema_differences(engine: Engine) -> list[Any]:
     """What autogenerate would write into a new migration (the options of migrations/env.py)."""
     with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "target_metadata": metadata}
-        )
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "target_metadata": metadata})
         return compare_metadata(context, metadata)
 
 

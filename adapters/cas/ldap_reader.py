@@ -78,9 +78,7 @@ def parse_location(location: str) -> LdapLocation:
     if not host:
         raise UnreadableFile(name, "the URL has no host (expected ldap://HOST:PORT/BASE-DN)")
     if parts.query or parts.fragment:
-        raise UnreadableFile(
-            name, "attributes, scope and filter in the URL are not supported; give only the base DN"
-        )
+        raise UnreadableFile(name, "attributes, scope and filter in the URL are not supported; give only the base DN")
     base_dn = unquote(parts.path.lstrip("/")).strip()
     if not base_dn:
         raise UnreadableFile(name, "the URL has no base DN (expected ldap://HOST:PORT/BASE-DN)")
@@ -120,9 +118,7 @@ def read_ldap(
     return Table(where.name, header, rows, encoding="ldap")
 
 
-def _connect(
-    where: LdapLocation, bind_dn: str | None, password: str | None, timeout: float
-) -> ldap3.Connection:
+def _connect(where: LdapLocation, bind_dn: str | None, password: str | None, timeout: float) -> ldap3.Connection:
     server = ldap3.Server(
         where.host,
         port=where.port,

@@ -32,13 +32,36 @@ MAX_SUBJECT = 32
 
 FORBIDDEN_DETAIL_KEYS = frozenset(
     {
-        "phone", "mobile", "telephone", "tel", "phone_number", "mobile_phone",
-        "national_id", "id_number", "id_card", "idcard", "id_card_number",
-        "code", "otp", "verification_code", "token", "access_token", "refresh_token", "id_token",
-        "password", "secret", "client_secret",
-        "手机号", "手机", "电话", "身份证号", "身份证", "验证码", "密码",
+        "phone",
+        "mobile",
+        "telephone",
+        "tel",
+        "phone_number",
+        "mobile_phone",
+        "national_id",
+        "id_number",
+        "id_card",
+        "idcard",
+        "id_card_number",
+        "code",
+        "otp",
+        "verification_code",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "password",
+        "secret",
+        "client_secret",
+        "手机号",
+        "手机",
+        "电话",
+        "身份证号",
+        "身份证",
+        "验证码",
+        "密码",
     }
-)  # fmt: skip
+)
 _json_string = encode_basestring  # a str as a JSON string literal, characters kept (ensure_ascii=False)
 _QUOTED_FORMAT = _json_string(HASH_FORMAT)
 _PHONE_E164 = re.compile(r"\+\d{8,15}")
@@ -88,9 +111,7 @@ def check_details(details: Any, path: str = "details") -> None:
             if not isinstance(key, str):
                 raise AuditDetailsError(f"{path}: keys must be strings, got {type(key).__name__}")
             if key.strip().lower().replace("-", "_") in FORBIDDEN_DETAIL_KEYS:
-                raise AuditDetailsError(
-                    f"{path}.{key}: audit details must not hold personal data; pass ids and counts"
-                )
+                raise AuditDetailsError(f"{path}.{key}: audit details must not hold personal data; pass ids and counts")
             check_details(value, f"{path}.{key}")
     elif isinstance(details, list | tuple):
         for index, value in enumerate(details):
@@ -113,9 +134,7 @@ def _check_field(name: str, value: str | None, limit: int, *, required: bool) ->
 def lock_head(session: Session) -> AuditHead:
     """The head row, locked until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's write lock is
     already held, because `idbroker.db` begins every transaction IMMEDIATE)."""
-    statement = (
-        select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
-    )
+    statement = select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
     head = session.exec(statement).first()
     if head is None:
         raise AuditHeadMissingError("the audit log has no head row: run `idbroker db upgrade`")

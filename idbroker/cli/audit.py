@@ -25,8 +25,7 @@ def verify_command(
     if not report.ok:
         where = f" (seq {report.bad_seq})" if report.bad_seq is not None else ""
         raise fail(
-            f"audit log verification FAILED{where}: {report.problem} "
-            f"({report.checked} events verified before it)"
+            f"audit log verification FAILED{where}: {report.problem} ({report.checked} events verified before it)"
         )
     typer.echo(f"audit log verified: {report.checked} events")
 

@@ -28,11 +28,14 @@ def load(
     settings = get_settings()
     for source in DEMO_SOURCES:
         with transaction() as session:
-            report = run_import(session, source=source, location=str(out / f"{source}.csv"), settings=settings,
-                                actor="demo")  # fmt: skip
+            report = run_import(
+                session, source=source, location=str(out / f"{source}.csv"), settings=settings, actor="demo"
+            )
         link = report.link or {}
-        typer.echo(f"{source}: {report.counts['new']} new records, {link.get('new_people', 0)} new people, "
-                   f"{link.get('queued', 0)} review cases")  # fmt: skip
+        typer.echo(
+            f"{source}: {report.counts['new']} new records, {link.get('new_people', 0)} new people, "
+            f"{link.get('queued', 0)} review cases"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,13 +18,20 @@ def _masked(value: str | None) -> str:
     return value[:4] + "****" + value[-3:] if len(value) > 7 else "****"
 
 
-def explain_command(query: Annotated[str, typer.Argument(help="A person ID, or any number a person holds")]) -> None:
+def explain_command(
+    query: Annotated[str, typer.Argument(help="A person ID, or any number a person holds")],
+) -> None:
     """Show who a person is made of and why each record belongs to them."""
     console = Console()
     with transaction() as session:
         found = explain(session, query)
-        audit(session, actor=cli_actor(), action="person.explain", subject=found.person.id,
-              details={"records": len(found.records)})  # fmt: skip
+        audit(
+            session,
+            actor=cli_actor(),
+            action="person.explain",
+            subject=found.person.id,
+            details={"records": len(found.records)},
+        )
     person = found.person
     console.print(f"person [bold]{person.id}[/bold] ({person.state}), created {person.created_at:%Y-%m-%d %H:%M}")
     if found.aliases:
@@ -40,19 +47,28 @@ def explain_command(query: Annotated[str, typer.Argument(help="A person ID, or a
             f"  record {r.id}: {r.source} {r.key} {r.name or '-'}, born {r.birth_date or '-'}, "
             f"phone {_masked(r.phone)}, {id_state}, {'present' if r.present else 'inactive'}"
             + (f", set aside: {aside}" if aside else ""),
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
-        console.print(f"      {evidence.get('outcome', '-')}: {describe_evidence(evidence)}", highlight=False,
-                      soft_wrap=True)  # fmt: skip
+        console.print(
+            f"      {evidence.get('outcome', '-')}: {describe_evidence(evidence)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for op in found.history:
         undone = f", undone by {op.undone_by}" if op.undone_by else ""
         console.print(
-            soft_wrap=True, highlight=False, *[f"operation {op.id}: {op.kind} {op.absorbed_id} into {op.survivor_id} by {op.actor} "
-            f"at {op.at:%Y-%m-%d %H:%M} — {op.reason}{undone}; evidence: {describe_evidence(op.evidence)}"]
+            f"operation {op.id}: {op.kind} {op.absorbed_id} into {op.survivor_id} by {op.actor} "
+            f"at {op.at:%Y-%m-%d %H:%M} — {op.reason}{undone}; evidence: {describe_evidence(op.evidence)}",
+            soft_wrap=True,
+            highlight=False,
         )
     for c in found.candidates:
-        console.print(f"review case {c.id} ({c.state}): {c.person_a} ~ {c.person_b}: {describe_evidence(c.evidence)}",
-                      soft_wrap=True, highlight=False)  # fmt: skip
+        console.print(
+            f"review case {c.id} ({c.state}): {c.person_a} ~ {c.person_b}: {describe_evidence(c.evidence)}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -28,9 +28,16 @@ def import_command(
     with transaction() as session, progress_bar(f"import {source}") as bar:
         task = bar.add_task("rows", total=None)
         report = run_import(
-            session, source=source, location=path, settings=settings, actor=cli_actor(), full=not partial,
-            link=not no_link, allow_mass_deactivation=allow_mass_deactivation, progress=lambda n: bar.advance(task, n),
-        )  # fmt: skip
+            session,
+            source=source,
+            location=path,
+            settings=settings,
+            actor=cli_actor(),
+            full=not partial,
+            link=not no_link,
+            allow_mass_deactivation=allow_mass_deactivation,
+            progress=lambda n: bar.advance(task, n),
+        )
     for problem in report.problems[:SHOWN_PROBLEMS]:
         typer.echo(str(problem))
     if len(report.problems) > SHOWN_PROBLEMS:

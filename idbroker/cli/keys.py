@@ -62,9 +62,7 @@ def init_keys(env_file: Path) -> list[str]:
 
 @keys_app.command("init")
 def init_command(
-    env_file: Annotated[
-        Path, typer.Option("--env-file", help="The env file the broker reads.")
-    ] = DEFAULT_ENV_FILE,
+    env_file: Annotated[Path, typer.Option("--env-file", help="The env file the broker reads.")] = DEFAULT_ENV_FILE,
 ) -> None:
     """Generate IDBROKER_NATIONAL_ID_HASH_KEY and IDBROKER_ENCRYPTION_KEY where they are missing."""
     try:

@@ -41,15 +41,20 @@ def unmerge_command(
         else:
             found = session.exec(
                 select(MergeOperation.id)  # type: ignore[call-overload]
-                .where(MergeOperation.absorbed_id == target, MergeOperation.kind == "merge",
-                       MergeOperation.undone_by.is_(None))  # type: ignore[union-attr]
+                .where(
+                    MergeOperation.absorbed_id == target,
+                    MergeOperation.kind == "merge",
+                    MergeOperation.undone_by.is_(None),
+                )  # type: ignore[union-attr]
                 .order_by(MergeOperation.id.desc())  # type: ignore[union-attr]
             ).first()
             if found is None:
                 raise MergeRefused(f"no merge to undo for {target}")
             operation_id = found
         op = unmerge(session, operation_id, actor=cli_actor(), reason=reason)
-    typer.echo(f"restored {op.absorbed_id} ({len(op.record_ids)} records) apart from {op.survivor_id} (operation {op.id})")
+    typer.echo(
+        f"restored {op.absorbed_id} ({len(op.record_ids)} records) apart from {op.survivor_id} (operation {op.id})"
+    )
 
 
 @review_app.command("list")

@@ -18,8 +18,15 @@ from idbroker.sources.importer import MassDeactivation
 from idbroker.sources.mapping import MappingError
 from idbroker.sources.tables import UnreadableFile
 
-
-EXPECTED = (UnreadableFile, MappingError, PolicyError, MissingKeyError, MergeRefused, PersonNotFound, MassDeactivation)
+EXPECTED = (
+    UnreadableFile,
+    MappingError,
+    PolicyError,
+    MissingKeyError,
+    MergeRefused,
+    PersonNotFound,
+    MassDeactivation,
+)
 
 
 def cli_actor() -> str:
@@ -46,6 +53,4 @@ def transaction() -> Iterator[Session]:
 
 
 def progress_bar(description: str) -> Progress:
-    return Progress(
-        TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    )
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)

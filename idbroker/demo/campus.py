@@ -93,17 +93,11 @@ _SURNAMES = (
     "覃qin.11 武wu.11 戴dai.11 莫mo.10 孔kong.10 向xiang.10 汤tang.10 章zhang.10 单shan.05 解xie.05 "
     "翟zhai.05 仇qiu.04 查zha.04 朴piao.03 区ou.02"
 )
-_MALE_CHARS = (
-    "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙阳东峰建博志晨轩然睿泽航宏亮成毅坤彬昊天翔豪振"
-)
+_MALE_CHARS = "伟强磊军勇杰涛斌超明刚平辉鹏华飞鑫波宇浩凯健俊帆帅旭宁龙阳东峰建博志晨轩然睿泽航宏亮成毅坤彬昊天翔豪振"
 _FEMALE_CHARS = "芳娜敏静丽艳娟霞秀英玲婷雪慧莹倩琳颖欣佳怡涵梦晶薇璐露蕾琪瑶月萍红燕洁悦雯婧菲妍思雨彤诗蓉"
 _SHARED_CHARS = "子一晓小文嘉家海春秋金玉新永国立德林洋"
-_COMMON_NAMES_M = _words(
-    "张伟 王伟 李伟 刘伟 李强 王磊 张勇 李军 王强 张磊 王勇 李杰 刘洋 张涛 王鹏 李明 张杰 王超"
-)
-_COMMON_NAMES_F = _words(
-    "王芳 李娜 张敏 李静 王静 张丽 刘芳 王丽 李敏 张静 王敏 李丽 刘娜 张燕 王艳 李婷 张婷 陈静"
-)
+_COMMON_NAMES_M = _words("张伟 王伟 李伟 刘伟 李强 王磊 张勇 李军 王强 张磊 王勇 李杰 刘洋 张涛 王鹏 李明 张杰 王超")
+_COMMON_NAMES_F = _words("王芳 李娜 张敏 李静 王静 张丽 刘芳 王丽 李敏 张静 王敏 李丽 刘娜 张燕 王艳 李婷 张婷 陈静")
 # Characters that read the same (tones aside): the typos a clerk makes typing pinyin into an IME.
 _HOMOPHONES = (
     "伟玮炜维薇巍 强墙蔷 磊蕾雷 军君钧 勇永咏 杰洁捷 涛韬滔 斌彬滨 超潮 明鸣铭 刚钢纲 平萍苹 "
@@ -165,9 +159,7 @@ def _parse_surnames() -> tuple[list[str], list[float], dict[str, str]]:
 
 
 _SURNAME_CHARS, _SURNAME_WEIGHTS, _SURNAME_READINGS = _parse_surnames()
-_HOMOPHONE_OF: dict[str, str] = {
-    char: group for group in _HOMOPHONES.split() for char in group if len(group) > 1
-}
+_HOMOPHONE_OF: dict[str, str] = {char: group for group in _HOMOPHONES.split() for char in group if len(group) > 1}
 _S2T = opencc.OpenCC("s2t")
 
 
@@ -176,9 +168,7 @@ def _reading(char: str) -> str:
 
 
 def _char_tables() -> tuple[dict[str, str], dict[str, str]]:
-    pool = set(
-        _MALE_CHARS + _FEMALE_CHARS + _SHARED_CHARS + "".join(_SURNAME_CHARS) + _HOMOPHONES.replace(" ", "")
-    )
+    pool = set(_MALE_CHARS + _FEMALE_CHARS + _SHARED_CHARS + "".join(_SURNAME_CHARS) + _HOMOPHONES.replace(" ", ""))
     pool.update("".join(_COMMON_NAMES_M + _COMMON_NAMES_F))
     given = {char: lazy_pinyin(char)[0] for char in sorted(pool)}
     given.update(_PINYIN_OVERRIDES)
@@ -297,9 +287,7 @@ class _Campus:
             return rng.choice(own)
         return rng.choice(pool) + rng.choice(own)
 
-    def person(
-        self, index: int, birth_year: int, family: _Person | None = None, twin: bool = False
-    ) -> _Person:
+    def person(self, index: int, birth_year: int, family: _Person | None = None, twin: bool = False) -> _Person:
         rng = self.rng
         male = rng.random() < 0.52
         if family is None and rng.random() < 0.05:
@@ -470,9 +458,7 @@ class _Campus:
                 affiliation, mail = "student", f"{number}@stu.example.edu.cn"
             else:
                 nid, valid = self.write_id(person, legacy_ok=True)
-                handle = _SURNAME_READINGS.get(person.surname, "x") + "".join(
-                    _GIVEN_READINGS[c] for c in person.given
-                )
+                handle = _SURNAME_READINGS.get(person.surname, "x") + "".join(_GIVEN_READINGS[c] for c in person.given)
                 mail = self.work_mail(handle, number)
                 roll = rng.random()
                 email = mail if roll < 0.7 else (person.email or "") if roll < 0.9 else ""
@@ -561,9 +547,7 @@ class _Campus:
                     status,
                 )
                 self.emit("student", row, person, "1")
-                self.emit(
-                    "cas", (number, person.name, f"{number}@stu.example.edu.cn", phone, "student"), person
-                )
+                self.emit("cas", (number, person.name, f"{number}@stu.example.edu.cn", phone, "student"), person)
             else:
                 row = (
                     number,
@@ -618,9 +602,7 @@ class _Campus:
             index += 1
             if family:
                 twin = rng.random() < 0.4
-                sibling = self.person(
-                    index, person.birth.year + rng.randrange(1, 6), family=person, twin=twin
-                )
+                sibling = self.person(index, person.birth.year + rng.randrange(1, 6), family=person, twin=twin)
                 sibling_year = year if twin else min(THIS_YEAR, year + sibling.birth.year - person.birth.year)
                 self.career(sibling, 1, sibling_year)
                 self.records(sibling)

@@ -9,8 +9,8 @@ from typing import Any
 from rapidfuzz.distance import JaroWinkler
 
 from idbroker.linking.policy import Comparison, MatchingPolicy
-from idbroker.normalize.names import key_similarity
 from idbroker.linking.records import Profile
+from idbroker.normalize.names import key_similarity
 
 
 @dataclass(slots=True)
@@ -31,7 +31,10 @@ class Score:
     vetoed_by: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"score": round(self.total, 3), "evidence": [e.as_json() for e in self.evidence]}
+        data: dict[str, Any] = {
+            "score": round(self.total, 3),
+            "evidence": [e.as_json() for e in self.evidence],
+        }
         if self.vetoed_by:
             data["veto"] = self.vetoed_by
         return data

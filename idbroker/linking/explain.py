@@ -51,8 +51,15 @@ def explain(session: Session, query: str) -> Explanation:
             )
         ).all()
     )
-    return Explanation(person, query, aliases, records_of(session, person.id), history, candidates,
-                       [p.id for p in people[1:]])  # fmt: skip
+    return Explanation(
+        person,
+        query,
+        aliases,
+        records_of(session, person.id),
+        history,
+        candidates,
+        [p.id for p in people[1:]],
+    )
 
 
 def describe_evidence(evidence: dict[str, Any] | None) -> str:

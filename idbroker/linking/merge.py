@@ -50,9 +50,16 @@ def merge_people(
     survivor.updated_at = now
     session.add_all([absorbed, survivor])
     operation = MergeOperation(
-        kind="merge", survivor_id=survivor.id, absorbed_id=absorbed.id, record_ids=record_ids, actor=actor,
-        reason=reason, score=score, evidence=evidence, at=now,
-    )  # fmt: skip
+        kind="merge",
+        survivor_id=survivor.id,
+        absorbed_id=absorbed.id,
+        record_ids=record_ids,
+        actor=actor,
+        reason=reason,
+        score=score,
+        evidence=evidence,
+        at=now,
+    )
     session.add(operation)
     for candidate in session.exec(
         select(MergeCandidate).where(
@@ -66,10 +73,18 @@ def merge_people(
         session.add(candidate)
     session.flush()
     audit(
-        session, actor=actor, action="person.merge", subject=survivor.id,
-        details={"absorbed": absorbed.id, "operation": operation.id, "records": len(record_ids), "reason": reason,
-                 "score": score},
-    )  # fmt: skip
+        session,
+        actor=actor,
+        action="person.merge",
+        subject=survivor.id,
+        details={
+            "absorbed": absorbed.id,
+            "operation": operation.id,
+            "records": len(record_ids),
+            "reason": reason,
+            "score": score,
+        },
+    )
     return operation
 
 
@@ -97,16 +112,29 @@ def unmerge(session: Session, operation_id: int, *, actor: str, reason: str) -> 
     if session.exec(select(KeptApart).where(KeptApart.person_a == a, KeptApart.person_b == b)).first() is None:
         session.add(KeptApart(person_a=a, person_b=b, actor=actor, reason=f"un-merge: {reason}", at=now))
     operation = MergeOperation(
-        kind="unmerge", survivor_id=merge.survivor_id, absorbed_id=absorbed.id, record_ids=merge.record_ids,
-        actor=actor, reason=reason, at=now,
-    )  # fmt: skip
+        kind="unmerge",
+        survivor_id=merge.survivor_id,
+        absorbed_id=absorbed.id,
+        record_ids=merge.record_ids,
+        actor=actor,
+        reason=reason,
+        at=now,
+    )
     session.add(operation)
     session.flush()
     merge.undone_by = operation.id
     session.add(merge)
     audit(
-        session, actor=actor, action="person.unmerge", subject=absorbed.id,
-        details={"survivor": merge.survivor_id, "operation": operation.id, "undoes": merge.id,
-                 "records": len(merge.record_ids), "reason": reason},
-    )  # fmt: skip
+        session,
+        actor=actor,
+        action="person.unmerge",
+        subject=absorbed.id,
+        details={
+            "survivor": merge.survivor_id,
+            "operation": operation.id,
+            "undoes": merge.id,
+            "records": len(merge.record_ids),
+            "reason": reason,
+        },
+    )
     return operation

@@ -38,13 +38,22 @@ def _profile(session: Session, settings: Settings, person_id: str) -> Profile:
 
 
 def manual_merge(
-    session: Session, settings: Settings, survivor_id: str, absorbed_id: str, *, actor: str, reason: str,
+    session: Session,
+    settings: Settings,
+    survivor_id: str,
+    absorbed_id: str,
+    *,
+    actor: str,
+    reason: str,
     force: bool = False,
-) -> MergeOperation:  # fmt: skip
+) -> MergeOperation:
     """A person's decision to merge: refused across a veto (two different valid national IDs) unless forced."""
     survivor, absorbed = resolve_person(session, survivor_id), resolve_person(session, absorbed_id)
-    veto = vetoed(matching_policy(settings), _profile(session, settings, survivor.id),
-                  _profile(session, settings, absorbed.id))  # fmt: skip
+    veto = vetoed(
+        matching_policy(settings),
+        _profile(session, settings, survivor.id),
+        _profile(session, settings, absorbed.id),
+    )
     if veto and not force:
         raise MergeRefused(f"refused: the two people disagree on {veto} (use --force only with proof)")
     return merge_people(session, survivor.id, absorbed.id, actor=actor, reason=reason)
@@ -77,7 +86,10 @@ def decide(
     candidate.decided_at, candidate.decided_by, candidate.reason = now, actor, reason
     session.add(candidate)
     audit(
-        session, actor=actor, action=f"review.{decision}", subject=a.id,
+        session,
+        actor=actor,
+        action=f"review.{decision}",
+        subject=a.id,
         details={"candidate": candidate.id, "other": b.id, "score": candidate.score, "reason": reason},
-    )  # fmt: skip
+    )
     return candidate

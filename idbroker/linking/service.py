@@ -146,8 +146,7 @@ def link_records(
     policy = matching_policy(settings)
     spaces = key_spaces(settings)
     pending = [
-        link_record(row, spaces)
-        for row in session.execute(_select_records().where(RECORDS.c.person_id.is_(None)))
+        link_record(row, spaces) for row in session.execute(_select_records().where(RECORDS.c.person_id.is_(None)))
     ]
     report = LinkReport(linked=len(pending))
     load_everyone = full or len(pending) + len(changed) > LOAD_EVERYONE_ABOVE
@@ -179,7 +178,9 @@ def link_records(
         linker.link(record)
         if progress is not None:
             progress(1)
-    probes = [r for rows_ in by_person.values() for r in rows_] if full else [link_record(r, spaces) for r in probe_rows]
+    probes = (
+        [r for rows_ in by_person.values() for r in rows_] if full else [link_record(r, spaces) for r in probe_rows]
+    )
     record_person = {row.id: row.person_id for row in rows}
     for record in probes:
         linker.probe(record, cluster_of[record_person[record.id]])
@@ -242,9 +243,14 @@ def link_records(
     for survivor, absorbed in merges:
         score = compare(policy, profiles[survivor], profiles[absorbed])
         merge_people(
-            session, survivor, absorbed, actor=actor, reason="automatic: evidence at or above auto_merge",
-            score=score.total, evidence=score.as_json(),
-        )  # fmt: skip
+            session,
+            survivor,
+            absorbed,
+            actor=actor,
+            reason="automatic: evidence at or above auto_merge",
+            score=score.total,
+            evidence=score.as_json(),
+        )
     report.merged = len(merges)
 
     report.queued = _queue(session, linker, candidates, person_of_root)
@@ -262,14 +268,21 @@ def _queue(session: Session, linker: Linker, candidates: Iterable[Any], person_o
         a, b = min(a, b), max(a, b)
         open_case = session.scalar(
             select(MergeCandidate.id).where(  # type: ignore[call-overload]
-                MergeCandidate.person_a == a, MergeCandidate.person_b == b, MergeCandidate.state.in_(["open", "deferred"])
+                MergeCandidate.person_a == a,
+                MergeCandidate.person_b == b,
+                MergeCandidate.state.in_(["open", "deferred"]),
             )
         )
         if open_case is not None:
             continue
         session.add(
-            MergeCandidate(person_a=a, person_b=b, record_id=candidate.record_id, score=candidate.score.total,
-                           evidence=candidate.score.as_json())
-        )  # fmt: skip
+            MergeCandidate(
+                person_a=a,
+                person_b=b,
+                record_id=candidate.record_id,
+                score=candidate.score.total,
+                evidence=candidate.score.as_json(),
+            )
+        )
         queued += 1
     return queued

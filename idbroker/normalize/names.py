@@ -173,8 +173,9 @@ def homophones(key_a: str, key_b: str) -> bool:
     """Two Han keys of one length whose differing characters each share a reading (any heteronym)."""
     if len(key_a) != len(key_b) or key_a == key_b:
         return False
-    return all(x == y or (_is_han(x) and _is_han(y) and _readings(x) & _readings(y))
-               for x, y in zip(key_a, key_b, strict=True))  # fmt: skip
+    return all(
+        x == y or (_is_han(x) and _is_han(y) and _readings(x) & _readings(y)) for x, y in zip(key_a, key_b, strict=True)
+    )
 
 
 def key_similarity(key_a: str, pinyin_a: str | None, key_b: str, pinyin_b: str | None) -> str:

@@ -34,12 +34,25 @@ MASS_DEACTIVATION_SHARE = 0.5  # a full export that drops more than this share o
 
 class MassDeactivation(ValueError):
     """A full export would make most of a source's records inactive: a truncated file, not a graduation."""
+
+
 RECORDS = SourceRecord.__table__  # type: ignore[attr-defined]
 WRITE_BATCH = 5000
 COLUMNS = (
-    "name", "name_key", "name_pinyin", "gender", "birth_date", "national_id_hash", "national_id_cipher",
-    "phone", "email", "org", "affiliation", "level", "status",
-)  # fmt: skip
+    "name",
+    "name_key",
+    "name_pinyin",
+    "gender",
+    "birth_date",
+    "national_id_hash",
+    "national_id_cipher",
+    "phone",
+    "email",
+    "org",
+    "affiliation",
+    "level",
+    "status",
+)
 
 
 def _location_label(location: str) -> str:
@@ -92,9 +105,7 @@ def run_import(
     existing: dict[str, tuple[int, str, bool]] = {
         key: (rid, row_hash, present)
         for rid, key, row_hash, present in session.execute(
-            select(RECORDS.c.id, RECORDS.c.key, RECORDS.c.row_hash, RECORDS.c.present).where(
-                RECORDS.c.source == source
-            )
+            select(RECORDS.c.id, RECORDS.c.key, RECORDS.c.row_hash, RECORDS.c.present).where(RECORDS.c.source == source)
         )
     }
     parser = RowParser(mapping, protector)
@@ -109,7 +120,11 @@ def run_import(
             progress(1)
         values = table_row.values
         if len(values) != columns.width:
-            report.skip(label, table_row.number, f"wrong number of columns: {len(values)}, the header has {columns.width}")
+            report.skip(
+                label,
+                table_row.number,
+                f"wrong number of columns: {len(values)}, the header has {columns.width}",
+            )
             continue
         key = columns.key_of(values).strip()
         if not key:
@@ -177,7 +192,13 @@ def run_import(
         session,
         actor=actor,
         action="import",
-        details={"source": source, "location": label, "full": full, "import_run": run.id, **report.counts,
-                 "link": report.link or {}},
+        details={
+            "source": source,
+            "location": label,
+            "full": full,
+            "import_run": run.id,
+            **report.counts,
+            "link": report.link or {},
+        },
     )
     return report

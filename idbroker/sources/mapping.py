@@ -189,9 +189,7 @@ class SourceMapping(BaseModel):
                 raise ValueError(f"values are given for {name!r}, which no column is mapped to")
             if not vocabulary:
                 raise ValueError(f"the values of {name!r} are empty")
-            result[name] = {
-                _vocabulary_entry(raw): canonical.strip() for raw, canonical in vocabulary.items()
-            }
+            result[name] = {_vocabulary_entry(raw): canonical.strip() for raw, canonical in vocabulary.items()}
         return result
 
     @field_validator("active_statuses")
@@ -200,9 +198,7 @@ class SourceMapping(BaseModel):
         known = set(info.data.get("values", {}).get("status", {}).values())
         unknown = [status for status in value if known and status not in known]
         if unknown:
-            raise ValueError(
-                f"{', '.join(unknown)} is not a status in values.status ({', '.join(sorted(known))})"
-            )
+            raise ValueError(f"{', '.join(unknown)} is not a status in values.status ({', '.join(sorted(known))})")
         return value
 
     @field_validator("required")

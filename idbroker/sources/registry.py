@@ -53,9 +53,7 @@ def _load(point: EntryPoint) -> SourceAdapter:
     try:
         adapter = point.load()
     except Exception as exc:  # an import error, a missing attribute: report it, don't crash discovery
-        raise AdapterError(
-            f"the adapter of source {point.name!r} ({point.value}) cannot be loaded: {exc}"
-        ) from exc
+        raise AdapterError(f"the adapter of source {point.name!r} ({point.value}) cannot be loaded: {exc}") from exc
     if not isinstance(adapter, SourceAdapter):
         raise AdapterError(f"{point.value} is not a source adapter (it needs `name` and `read`)")
     if adapter.name != point.name:

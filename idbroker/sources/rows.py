@@ -46,9 +46,7 @@ class ParsedRow:
     row_hash: str = ""
 
     def reject(self, name: str, reason: str, raw: str, protector: Protector) -> None:
-        self.set_aside.append(
-            {"field": name, "reason": reason, "value": protector.encrypt(raw, purpose="set_aside")}
-        )
+        self.set_aside.append({"field": name, "reason": reason, "value": protector.encrypt(raw, purpose="set_aside")})
 
 
 def _year(raw: str) -> int | None:

@@ -184,9 +184,7 @@ def _scan_csv(path: Path, name: str, encoding: str, delimiter: str) -> tuple[int
     return header_row, _trim_trailing_empty(header), number - header_row
 
 
-def _csv_rows(
-    path: Path, name: str, encoding: str, delimiter: str, header_row: int, width: int
-) -> Iterator[TableRow]:
+def _csv_rows(path: Path, name: str, encoding: str, delimiter: str, header_row: int, width: int) -> Iterator[TableRow]:
     with _open_text(path, encoding) as text:
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         try:

@@ -71,9 +71,7 @@ def test_appended_events_form_a_chain(engine: Engine) -> None:
 
 def test_details_are_stored_as_canonical_json(engine: Engine) -> None:
     with session_scope(engine) as session:
-        event = append(
-            session, actor="system", action="export.identities", details={"z": 1, "a": "学院", "m": [2, 1]}
-        )
+        event = append(session, actor="system", action="export.identities", details={"z": 1, "a": "学院", "m": [2, 1]})
     assert event.details == '{"a":"学院","m":[2,1],"z":1}'
     assert json.loads(event.details) == {"z": 1, "a": "学院", "m": [2, 1]}
     assert verify(engine).ok
@@ -125,9 +123,7 @@ def test_an_edited_event_with_a_recomputed_hash_breaks_the_next_link(engine: Eng
         event = session.get(AuditEvent, 2)
         assert event is not None
         forged = '{"counts":{"new":9,"read":9},"source":"hr"}'
-        digest = event_hash(
-            event.seq, event.at, event.actor, event.action, event.subject, forged, event.prev_hash
-        )
+        digest = event_hash(event.seq, event.at, event.actor, event.action, event.subject, forged, event.prev_hash)
     tamper(engine, f"UPDATE audit_event SET details = '{forged}', hash = '{digest}' WHERE seq = 2")
     report = verify(engine)
     assert not report.ok and report.bad_seq == 3
@@ -141,9 +137,7 @@ def test_a_deleted_event_is_found(engine: Engine, deleted: int, bad_seq: int) ->
     report = verify(engine)
     assert not report.ok
     assert report.bad_seq == bad_seq
-    assert report.problem is not None and (
-        "missing" in report.problem or "removed from the end" in report.problem
-    )
+    assert report.problem is not None and ("missing" in report.problem or "removed from the end" in report.problem)
 
 
 def test_a_deleted_event_with_renumbered_successors_is_found(engine: Engine) -> None:
@@ -257,9 +251,7 @@ def test_postgresql_refuses_changes_to_stored_events(engine: Engine, statement: 
         ('staff "王"\\', "person01", '{"note":"tab\\t, newline\\n, \\u0001, 学院"}'),
     ],
 )
-def test_the_hash_is_sha256_of_the_documented_json_array(
-    actor: str, subject: str | None, details: str
-) -> None:
+def test_the_hash_is_sha256_of_the_documented_json_array(actor: str, subject: str | None, details: str) -> None:
     at = datetime(2026, 9, 1, 8, 30, 0, 5, tzinfo=UTC)
     expected = json.dumps(
         [

@@ -84,9 +84,7 @@ def test_reads_people_through_the_adapter(directory: LdapServer, bound_settings:
     assert by_uid["t000002"][3] == "+8613800000002"
 
 
-def test_an_attribute_missing_from_an_entry_is_an_empty_cell(
-    directory: LdapServer, bound_settings: Settings
-) -> None:
+def test_an_attribute_missing_from_an_entry_is_an_empty_cell(directory: LdapServer, bound_settings: Settings) -> None:
     person = generated_people(1)[0]
     del person["mobile"]
     directory.add_people([person])
@@ -137,9 +135,7 @@ def test_paging_reads_past_the_servers_size_limit(directory: LdapServer) -> None
     assert [row.number for row in rows] == list(range(2, count + 2))
 
 
-def test_a_wrong_bind_password_is_a_clear_error(
-    directory: LdapServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_wrong_bind_password_is_a_clear_error(directory: LdapServer, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = "not-the-password-9f3b"
     monkeypatch.setenv("IDBROKER_LDAP_BIND_DN", directory.bind_dn)
     monkeypatch.setenv("IDBROKER_LDAP_BIND_PASSWORD", wrong)
@@ -180,9 +176,7 @@ def test_an_unreachable_server_is_a_clear_error(test_settings: Settings) -> None
         ("ldap:///dc=example,dc=edu", "no host"),
     ],
 )
-def test_a_bad_url_is_refused_without_echoing_a_password(
-    location: str, reason: str, test_settings: Settings
-) -> None:
+def test_a_bad_url_is_refused_without_echoing_a_password(location: str, reason: str, test_settings: Settings) -> None:
     with pytest.raises(UnreadableFile, match=reason) as raised:
         adapter.read(location, CAS_MAPPING, test_settings)
     assert "s3cret" not in str(raised.value)

@@ -75,17 +75,13 @@ def test_keys_init_never_overwrites_a_key(tmp_path: Path) -> None:
 def test_keys_init_adds_only_the_missing_key(tmp_path: Path) -> None:
     env_file = tmp_path / "idbroker.env"
     existing = base64.urlsafe_b64encode(bytes(range(32))).decode()
-    env_file.write_text(
-        f"# operator settings\nIDBROKER_DATABASE_URL=sqlite:///x.db\nexport {KEYS[1]}={existing}"
-    )
+    env_file.write_text(f"# operator settings\nIDBROKER_DATABASE_URL=sqlite:///x.db\nexport {KEYS[1]}={existing}")
     env_file.chmod(0o644)
     result = run("keys", "init", "--env-file", str(env_file))
     assert result.exit_code == 0, result.output
     assert f"created {KEYS[0]}" in result.output and f"kept the existing {KEYS[1]}" in result.output
     text = env_file.read_text()
-    assert text.startswith(
-        f"# operator settings\nIDBROKER_DATABASE_URL=sqlite:///x.db\nexport {KEYS[1]}={existing}\n"
-    )
+    assert text.startswith(f"# operator settings\nIDBROKER_DATABASE_URL=sqlite:///x.db\nexport {KEYS[1]}={existing}\n")
     assert text.count(KEYS[0]) == 1 and text.count(existing) == 1
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
 
@@ -207,9 +203,7 @@ def test_serve_refuses_reload_with_workers() -> None:
 def test_serve_runs_the_app(sqlite_engine: Engine) -> None:
     port = free_port()
     command = [sys.executable, "-m", "idbroker.cli.main", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
-    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -23,10 +23,14 @@ def run(*args: str) -> str:
 
 def test_import_explain_merge_unmerge_export_verify(engine: Engine, tmp_path: Path) -> None:
     nid = national_id(date(1985, 6, 1), 31)
-    students = write_csv(tmp_path / "s.csv", STUDENT_HEADER, [
-        student("1120030001", "欧阳修", "男", "1985-06-01", nid, "本科", "2003", "13600000001"),
-        student("2120070001", "欧阳修", "男", "1985-06-01", "", "硕士", "2007", "13600000002"),
-    ])  # fmt: skip
+    students = write_csv(
+        tmp_path / "s.csv",
+        STUDENT_HEADER,
+        [
+            student("1120030001", "欧阳修", "男", "1985-06-01", nid, "本科", "2003", "13600000001"),
+            student("2120070001", "欧阳修", "男", "1985-06-01", "", "硕士", "2007", "13600000002"),
+        ],
+    )
     out = run("import", "student", str(students))
     assert "read 2 / new 2" in out and "1 pairs queued for review" in out
     out = run("explain", "1120030001")

@@ -68,8 +68,7 @@ def person_of(files: dict[str, list[dict[str, str]]]) -> dict[tuple[str, str], s
 
 def test_headers_exact() -> None:
     assert (
-        ",".join(STUDENT_HEADER)
-        == "学号,姓名,性别,出生日期,身份证号,培养层次,入学年份,学院,手机号,电子邮箱,学籍状态"
+        ",".join(STUDENT_HEADER) == "学号,姓名,性别,出生日期,身份证号,培养层次,入学年份,学院,手机号,电子邮箱,学籍状态"
     )
     assert ",".join(HR_HEADER) == "工号,姓名,性别,出生日期,身份证号,人员类别,部门,手机号,电子邮箱,在职状态"
     assert ",".join(CAS_HEADER) == "uid,cn,mail,mobile,eduPersonAffiliation"
@@ -128,9 +127,7 @@ def test_example_person_and_homonym(files: dict, person_of: dict) -> None:
         assert person_of[(source, number)] == EXAMPLE_PERSON
         assert person_of[("cas", number)] == EXAMPLE_PERSON
     ids = {
-        _valid_id(row["身份证号"])
-        for row in files["student"]
-        if person_of[("student", row["学号"])] == EXAMPLE_PERSON
+        _valid_id(row["身份证号"]) for row in files["student"] if person_of[("student", row["学号"])] == EXAMPLE_PERSON
     }
     hr = [row for row in files["hr"] if row["工号"] == "6120170032"]
     ids.add(_valid_id(hr[0]["身份证号"]))

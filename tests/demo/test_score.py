@@ -82,8 +82,7 @@ def test_files_round_trip(tmp_path: Path) -> None:
     campus = tmp_path / "campus"
     campus.mkdir()
     (campus / "truth.csv").write_text(
-        "source,record,person,national_id_valid\n"
-        + "".join(f"{s},{r},{p},\n" for (s, r), p in TRUTH.items()),
+        "source,record,person,national_id_valid\n" + "".join(f"{s},{r},{p},\n" for (s, r), p in TRUTH.items()),
         encoding="utf-8",
     )
     (campus / "student.csv").write_text(

@@ -16,14 +16,27 @@ from idbroker.sources.importer import run_import
 
 def test_one_new_record_loads_only_its_neighbourhood(engine: Engine, tmp_path: Path) -> None:
     rows = [
-        student(f"11202{n:05d}", name, "男", f"2003-01-{n % 28 + 1:02d}", national_id(date(2003, 1, n % 28 + 1), 2 * n + 1),
-                "本科", "2022", f"138{n:08d}")
+        student(
+            f"11202{n:05d}",
+            name,
+            "男",
+            f"2003-01-{n % 28 + 1:02d}",
+            national_id(date(2003, 1, n % 28 + 1), 2 * n + 1),
+            "本科",
+            "2022",
+            f"138{n:08d}",
+        )
         for n, name in enumerate(["周杰", "吴磊", "郑凯", "冯伟", "陈晨", "褚明", "卫东", "蒋涛"] * 25)
-    ]  # fmt: skip
+    ]
     settings = get_settings()
     with Session(engine) as session:
-        run_import(session, source="student", location=str(write_csv(tmp_path / "s.csv", STUDENT_HEADER, rows)),
-                   settings=settings, actor="test")  # fmt: skip
+        run_import(
+            session,
+            source="student",
+            location=str(write_csv(tmp_path / "s.csv", STUDENT_HEADER, rows)),
+            settings=settings,
+            actor="test",
+        )
         session.commit()
     one = write_csv(tmp_path / "one.csv", CAS_HEADER, [cas("1120200007", "蒋涛", "13800000007")])
     with Session(engine) as session:

@@ -20,8 +20,13 @@ POLICY = load_matching_policy(Path(__file__).resolve().parents[2] / "policies" /
 def rec(rid: int, source: str, key: str, name: str, **fields: Any) -> LinkRecord:
     parsed = normalize_name(name)
     assert parsed is not None
-    values = {"name": (parsed.key, parsed.pinyin), "name_key": parsed.key, "name_pinyin": parsed.pinyin,
-              "account": f"campus:{key}", **fields}  # fmt: skip
+    values = {
+        "name": (parsed.key, parsed.pinyin),
+        "name_key": parsed.key,
+        "name_pinyin": parsed.pinyin,
+        "account": f"campus:{key}",
+        **fields,
+    }
     return LinkRecord(rid, source, key, values)
 
 
@@ -34,26 +39,50 @@ def outcome(*records: LinkRecord) -> tuple[int, int]:
 def test_a_shared_phone_alone_never_merges_twins() -> None:
     born = date(2004, 9, 1)
     twins = (
-        rec(1, "student", "1120220001", "刘子涵", birth_date=born, phone="+8613800000000", gender="M", national_id_hash="a"),
-        rec(2, "student", "1120220002", "刘子轩", birth_date=born, phone="+8613800000000", gender="M", national_id_hash="b"),
+        rec(
+            1,
+            "student",
+            "1120220001",
+            "刘子涵",
+            birth_date=born,
+            phone="+8613800000000",
+            gender="M",
+            national_id_hash="a",
+        ),
+        rec(
+            2,
+            "student",
+            "1120220002",
+            "刘子轩",
+            birth_date=born,
+            phone="+8613800000000",
+            gender="M",
+            national_id_hash="b",
+        ),
         rec(3, "student", "1120220003", "刘梓萱", birth_date=born, phone="+8613800000000", gender="F"),
-    )  # fmt: skip
+    )
     assert outcome(*twins) == (3, 0)
 
 
 def test_name_and_birth_year_never_merge_and_name_and_birth_date_only_go_to_review() -> None:
-    same_year = (rec(1, "student", "1", "张伟", birth_date=date(2000, 1, 5)),
-                 rec(2, "hr", "6", "张伟", birth_date=date(2000, 8, 9)))  # fmt: skip
+    same_year = (
+        rec(1, "student", "1", "张伟", birth_date=date(2000, 1, 5)),
+        rec(2, "hr", "6", "张伟", birth_date=date(2000, 8, 9)),
+    )
     assert outcome(*same_year) == (2, 0)
-    same_day = (rec(1, "student", "1", "张伟", birth_date=date(2000, 1, 5)),
-                rec(2, "hr", "6", "张伟", birth_date=date(2000, 1, 5)))  # fmt: skip
+    same_day = (
+        rec(1, "student", "1", "张伟", birth_date=date(2000, 1, 5)),
+        rec(2, "hr", "6", "张伟", birth_date=date(2000, 1, 5)),
+    )
     assert outcome(*same_day) == (2, 1)
 
 
 def test_two_valid_national_ids_veto_whatever_else_agrees() -> None:
     everything = dict(birth_date=date(1990, 2, 3), phone="+8613900000000", email="a@example.edu.cn", gender="F")
-    pair = (rec(1, "student", "1120080001", "王芳", national_id_hash="id-1", **everything),
-            rec(2, "hr", "6120150001", "王芳", national_id_hash="id-2", **everything))  # fmt: skip
+    pair = (
+        rec(1, "student", "1120080001", "王芳", national_id_hash="id-1", **everything),
+        rec(2, "hr", "6120150001", "王芳", national_id_hash="id-2", **everything),
+    )
     assert outcome(*pair) == (2, 0)
 
 
@@ -69,24 +98,33 @@ def test_a_record_that_bridges_two_people_who_disagree_does_not_join_them() -> N
 
 
 def test_pinyin_is_weak_and_a_homophone_with_a_number_in_common_still_links() -> None:
-    homophones = (rec(1, "student", "1", "张伟", birth_date=date(2001, 1, 1)),
-                  rec(2, "hr", "6", "章伟", birth_date=date(2001, 1, 1)))  # fmt: skip
+    homophones = (
+        rec(1, "student", "1", "张伟", birth_date=date(2001, 1, 1)),
+        rec(2, "hr", "6", "章伟", birth_date=date(2001, 1, 1)),
+    )
     assert outcome(*homophones) == (2, 0)
-    typo = (rec(1, "student", "1120050408", "孙博", birth_date=date(1988, 3, 19)),
-            rec(2, "cas", "1120050408", "孙柏"))  # 柏 also reads bó
+    typo = (
+        rec(1, "student", "1120050408", "孙博", birth_date=date(1988, 3, 19)),
+        rec(2, "cas", "1120050408", "孙柏"),
+    )  # 柏 also reads bó
     assert outcome(*typo) == (1, 0)
 
 
 def test_the_same_valid_national_id_and_a_romanised_name_merge() -> None:
-    pair = (rec(1, "student", "1120101234", "张帅", national_id_hash="x", birth_date=date(1992, 5, 17)),
-            rec(2, "hr", "6120170032", "SHUAI ZHANG", national_id_hash="x", birth_date=date(1992, 5, 17)))  # fmt: skip
+    pair = (
+        rec(1, "student", "1120101234", "张帅", national_id_hash="x", birth_date=date(1992, 5, 17)),
+        rec(2, "hr", "6120170032", "SHUAI ZHANG", national_id_hash="x", birth_date=date(1992, 5, 17)),
+    )
     assert outcome(*pair) == (1, 0)
 
 
 def test_an_invalid_policy_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "matching.yaml"
-    bad.write_text("thresholds:\n  auto_merge: 5\n  review: 9\nblocking: [[phone]]\ncomparisons:\n"
-                   "  - name: phone\n    kind: fuzzy\n    field: phone\n", encoding="utf-8")  # fmt: skip
+    bad.write_text(
+        "thresholds:\n  auto_merge: 5\n  review: 9\nblocking: [[phone]]\ncomparisons:\n"
+        "  - name: phone\n    kind: fuzzy\n    field: phone\n",
+        encoding="utf-8",
+    )
     with pytest.raises(PolicyError) as error:
         load_matching_policy(bad)
     assert "matching.yaml:" in str(error.value) and "review must not be above auto_merge" in str(error.value)

@@ -6,8 +6,15 @@ from datetime import date
 from pathlib import Path
 
 from factories import (
-    CAS_HEADER, HR_HEADER, STUDENT_HEADER, cas, national_id, staff, student, write_csv,
-)  # fmt: skip
+    CAS_HEADER,
+    HR_HEADER,
+    STUDENT_HEADER,
+    cas,
+    national_id,
+    staff,
+    student,
+    write_csv,
+)
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -28,13 +35,24 @@ def campus_files(tmp_path: Path) -> dict[str, Path]:
         # the master's record: a traditional-character spelling, a stale phone written another way, no ID
         student("2120143257", "張帥", "男", "1992/5/17", "", "硕士", "2014", "+86 139-0000-2222", status="毕业"),
         # the PhD record: a mistyped national ID (wrong check digit) is set aside, never compared
-        student("3120190289", "张帅", "男", "19920517", HIS_ID[:-2] + str((int(HIS_ID[-2]) + 1) % 10) + HIS_ID[-1],
-                "博士", "2019", "8613900002222", "zs2019@example.edu.cn", status="毕业"),
+        student(
+            "3120190289",
+            "张帅",
+            "男",
+            "19920517",
+            HIS_ID[:-2] + str((int(HIS_ID[-2]) + 1) % 10) + HIS_ID[-1],
+            "博士",
+            "2019",
+            "8613900002222",
+            "zs2019@example.edu.cn",
+            status="毕业",
+        ),
         # another 张帅, born the same year, with another national ID and the same college
         student("1120104321", "张帅", "男", "1992-11-02", OTHER_ID, "本科", "2010", "13700003333"),
     ]
-    teachers = [staff("6120170032", "Zhang Shuai", "男", "1992-05-17", HIS_ID, "139 0000 2222",
-                      "zs2019@example.edu.cn")]  # fmt: skip
+    teachers = [
+        staff("6120170032", "Zhang Shuai", "男", "1992-05-17", HIS_ID, "139 0000 2222", "zs2019@example.edu.cn")
+    ]
     accounts = [
         cas("1120101234", "张帅", "13800001111"),
         cas("2120143257", "张帅", "13900002222"),
@@ -70,9 +88,17 @@ def test_four_numbers_are_one_person_and_the_homonym_is_another(engine: Engine, 
             select(SourceRecord.source, SourceRecord.key).where(SourceRecord.person_id == zhang)
         ).all()
         assert sorted(holdings) == sorted(
-            [("student", "1120101234"), ("student", "2120143257"), ("student", "3120190289"), ("hr", "6120170032"),
-             ("cas", "1120101234"), ("cas", "2120143257"), ("cas", "3120190289"), ("cas", "6120170032")]
-        )  # fmt: skip
+            [
+                ("student", "1120101234"),
+                ("student", "2120143257"),
+                ("student", "3120190289"),
+                ("hr", "6120170032"),
+                ("cas", "1120101234"),
+                ("cas", "2120143257"),
+                ("cas", "3120190289"),
+                ("cas", "6120170032"),
+            ]
+        )
         # the internal ID is opaque: no number of theirs is in it
         assert not any(number in zhang for number in people)
         assert session.scalar(select(func.count()).select_from(Person).where(Person.state == "active")) == 2

@@ -24,9 +24,7 @@ def test_traditional_display_is_kept() -> None:
     assert norm("張　帥").display == "張帥"
 
 
-@pytest.mark.parametrize(
-    "raw", ["张帅", "張帥", "Zhang Shuai", "SHUAI ZHANG", "Zhang, Shuai", "zhang  shuai"]
-)
+@pytest.mark.parametrize("raw", ["张帅", "張帥", "Zhang Shuai", "SHUAI ZHANG", "Zhang, Shuai", "zhang  shuai"])
 def test_scripts_share_pinyin(raw: str) -> None:
     assert norm(raw).pinyin == "shuai zhang"
 

@@ -25,9 +25,7 @@ def test_mobile_spellings_are_one_number(raw: str) -> None:
     assert normalize_phone(raw) == Phone(e164="+8613812345678", kind="mobile")
 
 
-@pytest.mark.parametrize(
-    "raw", ["０１０-６２７８ ２１１４", "010-62782114", "(010)62782114", "+86 10 6278 2114"]
-)
+@pytest.mark.parametrize("raw", ["０１０-６２７８ ２１１４", "010-62782114", "(010)62782114", "+86 10 6278 2114"])
 def test_fixed_line(raw: str) -> None:
     assert normalize_phone(raw) == Phone(e164="+861062782114", kind="fixed_line")
 

@@ -133,9 +133,7 @@ class PostgresCluster:
     def drop_database(self, name: str) -> None:
         """Drop even while a forgotten connection is still open (WITH FORCE, PostgreSQL 13+)."""
         with self.connect() as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def start_cluster() -> PostgresCluster:

@@ -214,9 +214,7 @@ def _start(server: LdapServer, config: Path) -> None:
             check=False,
             timeout=60,
         )
-        if result.returncode == 0 and _wait_listening(
-            server.host, server.port, server.directory / "slapd.pid"
-        ):
+        if result.returncode == 0 and _wait_listening(server.host, server.port, server.directory / "slapd.pid"):
             server.pid = int((server.directory / "slapd.pid").read_text().strip())
             return
         if attempt == 2:

@@ -27,24 +27,38 @@ ID_B = national_id(date(2002, 7, 8), 21)  # odd: male
 
 def rows() -> list[list[str]]:
     return [
-        student("1120210001", "李娜", "女", "2001-03-04", ID_A, "本科", "2021", "13800138000", "lina@example.edu.cn"),
+        student(
+            "1120210001",
+            "李娜",
+            "女",
+            "2001-03-04",
+            ID_A,
+            "本科",
+            "2021",
+            "13800138000",
+            "lina@example.edu.cn",
+        ),
         student("1120210002", "王刚", "男", "2002-07-08", ID_B, "本科", "2021", "13900139000"),
     ]
 
 
 def do_import(engine: Engine, path: Path, *, full: bool = True, source: str = "student") -> Any:
     with Session(engine) as session:
-        report = run_import(session, source=source, location=str(path), settings=get_settings(), actor="test",
-                            full=full)  # fmt: skip
+        report = run_import(
+            session, source=source, location=str(path), settings=get_settings(), actor="test", full=full
+        )
         session.commit()
     return report
 
 
 def snapshot(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
-        records = conn.execute(text(
-            "SELECT source, key, person_id, present, name, phone, national_id_hash, row_hash, last_seen "
-            "FROM source_record ORDER BY source, key")).all()  # fmt: skip
+        records = conn.execute(
+            text(
+                "SELECT source, key, person_id, present, name, phone, national_id_hash, row_hash, last_seen "
+                "FROM source_record ORDER BY source, key"
+            )
+        ).all()
         people = conn.execute(text("SELECT id, state, merged_into FROM person ORDER BY id")).all()
     return [tuple(r) for r in records] + [tuple(p) for p in people]
 
@@ -55,8 +69,15 @@ def test_the_same_file_twice_changes_nothing(engine: Engine, tmp_path: Path) -> 
     assert first.counts["new"] == 2 and first.counts["read"] == 2
     before = snapshot(engine)
     second = do_import(engine, path)
-    assert second.counts == {"read": 2, "new": 0, "updated": 0, "unchanged": 2, "inactive": 0, "skipped": 0,
-                             "fields_set_aside": 0}  # fmt: skip
+    assert second.counts == {
+        "read": 2,
+        "new": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "inactive": 0,
+        "skipped": 0,
+        "fields_set_aside": 0,
+    }
     assert snapshot(engine) == before
     with Session(engine) as session:
         imports = session.scalars(select(AuditEvent).where(AuditEvent.action == "import")).all()
@@ -86,8 +107,14 @@ def test_a_changed_row_updates_and_a_missing_one_becomes_inactive(engine: Engine
 def test_rows_that_cannot_be_records_are_skipped_with_row_and_reason(engine: Engine, tmp_path: Path) -> None:
     good = rows()
     path = tmp_path / "messy.csv"
-    lines = [",".join(STUDENT_HEADER), ",".join(good[0]), ",".join(good[0]), ",李四,男",
-             "," + ",".join(good[1][1:]), ",".join(good[1])]  # fmt: skip
+    lines = [
+        ",".join(STUDENT_HEADER),
+        ",".join(good[0]),
+        ",".join(good[0]),
+        ",李四,男",
+        "," + ",".join(good[1][1:]),
+        ",".join(good[1]),
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     report = do_import(engine, path)
     reasons = {(p.row, p.level): p.reason for p in report.problems}
@@ -163,7 +190,12 @@ def test_a_file_that_cannot_be_read_changes_nothing(engine: Engine, tmp_path: Pa
 def test_an_export_that_would_deactivate_most_records_is_refused(engine: Engine, tmp_path: Path) -> None:
     do_import(engine, write_csv(tmp_path / "all.csv", STUDENT_HEADER, rows()))
     with pytest.raises(MassDeactivation, match="2 of 2"), Session(engine) as session:
-        run_import(session, source="student", location=str(write_csv(tmp_path / "empty.csv", STUDENT_HEADER, [])),
-                   settings=get_settings(), actor="test")  # fmt: skip
+        run_import(
+            session,
+            source="student",
+            location=str(write_csv(tmp_path / "empty.csv", STUDENT_HEADER, [])),
+            settings=get_settings(),
+            actor="test",
+        )
     with Session(engine) as session:
         assert set(session.scalars(select(SourceRecord.present))) == {True}

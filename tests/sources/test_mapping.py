@@ -136,9 +136,7 @@ def test_missing_required_columns_are_named() -> None:
     with pytest.raises(MappingError) as caught:
         mapping.resolve_header(["身份证号", "手机号"])
     assert caught.value.missing == ["学号", "姓名"]
-    assert "missing required column(s) 学号 (key), 姓名 (name); the header has: 身份证号, 手机号" in str(
-        caught.value
-    )
+    assert "missing required column(s) 学号 (key), 姓名 (name); the header has: 身份证号, 手机号" in str(caught.value)
     # CAS requires only its key: an export without cn is fine
     assert load_mapping(POLICIES, "cas").resolve_header(["uid"]).fields == {}
 
@@ -292,9 +290,7 @@ def test_unknown_and_invalid_sources_list_the_known_ones(tmp_path: Path) -> None
     with pytest.raises(UnknownSourceError) as caught:
         load_mapping(POLICIES, "library")
     assert caught.value.known == ["billing", "cas", "hr", "student"]
-    assert "unknown source 'library': no mapping file (known sources: billing, cas, hr, student)" in str(
-        caught.value
-    )
+    assert "unknown source 'library': no mapping file (known sources: billing, cas, hr, student)" in str(caught.value)
     with pytest.raises(UnknownSourceError, match=re.escape("unknown source '../student'")):
         load_mapping(POLICIES, "../student")
     shutil.copytree(POLICIES / "sources", tmp_path / "sources")

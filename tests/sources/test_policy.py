@@ -76,9 +76,7 @@ def test_unknown_key_names_its_line_and_the_allowed_keys(tmp_path: Path) -> None
     path = policy(tmp_path, VALID.replace("    weight: 0.9", "    wieght: 0.9"))
     error = error_of(path)
     # the unknown key is on line 5; the missing `weight` of the same item is reported at the item (line 4)
-    assert (
-        f"{path}:5: thresholds.0.wieght: unknown key (allowed here: name, weight)" in str(error).splitlines()
-    )
+    assert f"{path}:5: thresholds.0.wieght: unknown key (allowed here: name, weight)" in str(error).splitlines()
     assert f"{path}:4: thresholds.0.weight: required key is missing" in str(error).splitlines()
     assert error.line == 4  # problems are in line order
 
@@ -148,13 +146,7 @@ def test_yaml_line_finds_nested_items(tmp_path: Path) -> None:
 
 
 def test_policy_error_can_be_raised_by_other_policy_checks() -> None:
-    assert (
-        str(PolicyError("policies/x.yaml", 3, "weights must sum to 1"))
-        == "policies/x.yaml:3: weights must sum to 1"
-    )
-    assert (
-        str(PolicyError("policies/x.yaml", None, "no such policy file"))
-        == "policies/x.yaml: no such policy file"
-    )
+    assert str(PolicyError("policies/x.yaml", 3, "weights must sum to 1")) == "policies/x.yaml:3: weights must sum to 1"
+    assert str(PolicyError("policies/x.yaml", None, "no such policy file")) == "policies/x.yaml: no such policy file"
     assert str(PolicyError("a whole message")) == "a whole message"
     assert isinstance(PolicyError("x"), ValueError)

@@ -82,15 +82,11 @@ def install_entry_points(site: Path, lines: str) -> None:
     """A real installed distribution (dist-info on sys.path) registering adapters."""
     info = site / "campus_extra-1.0.dist-info"
     info.mkdir(parents=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: campus-extra\nVersion: 1.0\n", encoding="utf-8"
-    )
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: campus-extra\nVersion: 1.0\n", encoding="utf-8")
     (info / "entry_points.txt").write_text(f"[idbroker.sources]\n{lines}\n", encoding="utf-8")
 
 
-def test_a_broken_adapter_only_affects_its_own_source(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_broken_adapter_only_affects_its_own_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     install_entry_points(
         tmp_path,
         "broken = idbroker_no_such_module:adapter\n"
