@@ -6,35 +6,12 @@ import csv
 from datetime import date
 from pathlib import Path
 
+from idbroker.demo import campus
 from idbroker.normalize import make_national_id
 
-STUDENT_HEADER = [
-    "学号",
-    "姓名",
-    "性别",
-    "出生日期",
-    "身份证号",
-    "培养层次",
-    "入学年份",
-    "学院",
-    "手机号",
-    "电子邮箱",
-    "学籍状态",
-]
-HR_HEADER = [
-    "工号",
-    "姓名",
-    "性别",
-    "出生日期",
-    "身份证号",
-    "人员类别",
-    "部门",
-    "手机号",
-    "电子邮箱",
-    "在职状态",
-]
-CAS_HEADER = ["uid", "cn", "mail", "mobile", "eduPersonAffiliation"]
-BILLING_HEADER = ["account", "name", "mobile"]
+STUDENT_HEADER, HR_HEADER, CAS_HEADER, BILLING_HEADER = (
+    list(h) for h in (campus.STUDENT_HEADER, campus.HR_HEADER, campus.CAS_HEADER, campus.BILLING_HEADER)
+)
 
 
 def national_id(birth: date, sequence: int, region: str = "110108") -> str:

@@ -18,23 +18,10 @@ from idbroker.normalize import (
     parse_gender,
     parse_national_id,
 )
-from idbroker.sources.mapping import SourceMapping, UnknownValue
+from idbroker.sources.mapping import CANONICAL_FIELDS, SourceMapping, UnknownValue
 
-# The fields of a record, in the order they are read; anything else a mapping names goes to `extra`.
-RECORD_FIELDS = (
-    "name",
-    "gender",
-    "birth_date",
-    "national_id",
-    "phone",
-    "email",
-    "org",
-    "level",
-    "status",
-    "affiliation",
-    "category",
-    "enrolled_year",
-)
+# The fields of a record; anything else a mapping names goes to `extra`.
+RECORD_FIELDS = CANONICAL_FIELDS
 
 
 @dataclass
@@ -124,31 +111,12 @@ class RowParser:
 
     def _reconcile_with_id(self, row: ParsedRow) -> None:
         """A national ID carries a birth date and a sex; a disagreeing column is the suspect one."""
-        id_birth: date | None = row.values.pop("_id_birth", None)
-        id_gender: str | None = row.values.pop("_id_gender", None)
-        if id_birth is not None:
-            stated = row.values.get("birth_date")
-            if stated is None:
-                row.values["birth_date"] = id_birth
-            elif stated != id_birth:
-                row.set_aside.append(
-                    {
-                        "field": "birth_date",
-                        "reason": "differs from the birth date in the national ID",
-                        "value": self.protector.encrypt(stated.isoformat(), purpose="set_aside"),
-                    }
-                )
-                row.values["birth_date"] = id_birth
-        if id_gender is not None:
-            stated_gender = row.values.get("gender")
-            if stated_gender is None:
-                row.values["gender"] = id_gender
-            elif stated_gender != id_gender:
-                row.set_aside.append(
-                    {
-                        "field": "gender",
-                        "reason": "differs from the sex in the national ID",
-                        "value": self.protector.encrypt(stated_gender, purpose="set_aside"),
-                    }
-                )
-                row.values["gender"] = id_gender
+        for name, carried, what in (("birth_date", "_id_birth", "birth date"), ("gender", "_id_gender", "sex")):
+            from_id = row.values.pop(carried, None)
+            if from_id is None:
+                continue
+            stated = row.values.get(name)
+            if stated is not None and stated != from_id:
+                text = stated.isoformat() if isinstance(stated, date) else str(stated)
+                row.reject(name, f"differs from the {what} in the national ID", text, self.protector)
+            row.values[name] = from_id

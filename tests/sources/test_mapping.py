@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from idbroker.demo import campus
 from idbroker.policy import PolicyError
 from idbroker.sources.mapping import (
     MappingError,
@@ -20,33 +21,9 @@ from idbroker.sources.mapping import (
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
-STUDENT_HEADER = [
-    "学号",
-    "姓名",
-    "性别",
-    "出生日期",
-    "身份证号",
-    "培养层次",
-    "入学年份",
-    "学院",
-    "手机号",
-    "电子邮箱",
-    "学籍状态",
-]
-HR_HEADER = [
-    "工号",
-    "姓名",
-    "性别",
-    "出生日期",
-    "身份证号",
-    "人员类别",
-    "部门",
-    "手机号",
-    "电子邮箱",
-    "在职状态",
-]
-CAS_HEADER = ["uid", "cn", "mail", "mobile", "eduPersonAffiliation"]
-BILLING_HEADER = ["account", "name", "mobile"]
+STUDENT_HEADER, HR_HEADER, CAS_HEADER, BILLING_HEADER = (
+    list(h) for h in (campus.STUDENT_HEADER, campus.HR_HEADER, campus.CAS_HEADER, campus.BILLING_HEADER)
+)
 
 
 def test_the_default_sources_are_known() -> None:
