@@ -42,9 +42,7 @@ def run(campus: Path, policy_path: Path, show: int = 0) -> tuple[Score, dict[str
     return figures, {"normalise_s": normalised - started, "link_s": linked - normalised}
 
 
-def _show_false_merges(
-    truth: dict[tuple[str, str], str], predicted: dict[tuple[str, str], str], limit: int
-) -> None:
+def _show_false_merges(truth: dict[tuple[str, str], str], predicted: dict[tuple[str, str], str], limit: int) -> None:
     members: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for record, cluster in predicted.items():
         members[cluster].append(record)

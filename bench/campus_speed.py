@@ -47,16 +47,26 @@ class Step:
 
 
 def run_step(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Step:
+    """Run one process; its wall time and peak RSS (sampled every 20 ms with psutil, children included)."""
+    import psutil
+
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name.replace(' ', '_')}.log"
     started = time.perf_counter()
+    peak = 0
     with log.open("w", encoding="utf-8") as handle:
         process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        watched = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                rss = watched.memory_info().rss + sum(c.memory_info().rss for c in watched.children(recursive=True))
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            time.sleep(0.02)
     seconds = time.perf_counter() - started
     lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    step = Step(name, seconds, usage.ru_maxrss / 1024, process.returncode, lines[-1] if lines else "")
+    step = Step(name, seconds, peak / 2**20, process.returncode, lines[-1] if lines else "")
     if step.returncode != 0:
         raise SystemExit(f"step {name!r} failed (exit {step.returncode}); see {log}")
     return step
@@ -149,9 +159,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="campus import + link speed and accuracy, with Splink beside"
-    )
+    parser = argparse.ArgumentParser(description="campus import + link speed and accuracy, with Splink beside")
     parser.add_argument("--people", type=int, default=250_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--holdout", type=int, default=200)
@@ -170,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     files = generate_campus(args.people, args.seed, campus)
     generated = time.perf_counter() - started
     split_holdout(campus, bulk, holdout, args.holdout, args.seed)
-    print(
-        f"campus: {files.people:,} people, {files.records:,} records {files.counts}"
-        f" generated in {generated:.1f} s"
-    )
+    print(f"campus: {files.people:,} people, {files.records:,} records {files.counts} generated in {generated:.1f} s")
 
     for suffix in ("", "-wal", "-shm"):
         (out / f"bench.db{suffix}").unlink(missing_ok=True)
@@ -184,12 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         steps.append(run_step(f"import {source}", argv, env, logs))
     steps.append(run_step("link", [str(IDBROKER), "link"], env, logs))
     identities, candidates = out / "identities.csv", out / "candidates.csv"
-    steps.append(
-        run_step("export identities", [str(IDBROKER), "export", "identities", str(identities)], env, logs)
-    )
-    steps.append(
-        run_step("export candidates", [str(IDBROKER), "export", "candidates", str(candidates)], env, logs)
-    )
+    steps.append(run_step("export identities", [str(IDBROKER), "export", "identities", str(identities)], env, logs))
+    steps.append(run_step("export candidates", [str(IDBROKER), "export", "candidates", str(candidates)], env, logs))
 
     print(f"\n{'step':<20}{'wall s':>9}{'peak RSS MiB':>14}")
     for step in steps:

@@ -60,9 +60,7 @@ def load() -> tuple[Any, Any, set[tuple[str, str]]]:
 
 def figures(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> PairFigures:
     correct = len(predicted & truth)
-    return PairFigures(
-        correct / len(predicted) if predicted else 1.0, correct / len(truth), len(predicted), correct
-    )
+    return PairFigures(correct / len(predicted) if predicted else 1.0, correct / len(truth), len(predicted), correct)
 
 
 def _clean(value: Any) -> str | None:
@@ -156,9 +154,7 @@ def run_splink(df_a: Any, df_b: Any, truth: set[tuple[str, str]]) -> dict[str, A
     )
     started = time.perf_counter()
     db_api = DuckDBAPI()
-    linker = Linker(
-        [db_api.register(frames[0]), db_api.register(frames[1])], settings, log_level=logging.WARNING
-    )
+    linker = Linker([db_api.register(frames[0]), db_api.register(frames[1])], settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("soc_sec_id", "date_of_birth"), block_on("given_name", "surname", "date_of_birth")],
         recall=0.8,
@@ -172,9 +168,7 @@ def run_splink(df_a: Any, df_b: Any, truth: set[tuple[str, str]]) -> dict[str, A
     )
     predictions = linker.inference.predict(threshold_match_probability=0.01)
     frame = predictions.as_pandas_dataframe()
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
-        predictions, 0.5
-    ).as_pandas_dataframe()
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.5).as_pandas_dataframe()
     seconds = time.perf_counter() - started
 
     def pairs_at(threshold: float) -> set[tuple[str, str]]:
@@ -187,9 +181,7 @@ def run_splink(df_a: Any, df_b: Any, truth: set[tuple[str, str]]) -> dict[str, A
     members: dict[str, list[str]] = {}
     for cluster_id, uid in zip(clusters["cluster_id"], clusters["unique_id"], strict=True):
         members.setdefault(str(cluster_id), []).append(str(uid))
-    clustered = {
-        _oriented(pair) for ids in members.values() for pair in itertools.combinations(sorted(ids), 2)
-    }
+    clustered = {_oriented(pair) for ids in members.values() for pair in itertools.combinations(sorted(ids), 2)}
     return {
         "pairs_0.5": figures(pairs_at(0.5), truth),
         "pairs_0.99": figures(pairs_at(0.99), truth),
@@ -228,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if splink:
         print(f"  Splink 5, pairs ≥ 0.5   {splink['pairs_0.5'].line()}")
         print(f"  Splink 5, pairs ≥ 0.99  {splink['pairs_0.99'].line()}")
-        print(
-            f"  Splink 5, clusters 0.5  {splink['clusters_0.5'].line()}"
-            f"  train+predict {splink['seconds']:.1f} s"
-        )
+        print(f"  Splink 5, clusters 0.5  {splink['clusters_0.5'].line()}  train+predict {splink['seconds']:.1f} s")
     return 0
 
 

@@ -57,16 +57,14 @@ class Score:
             else f" ({100 * self.review_queue / max(1, self.true_people):.2f} % of people)"
         )
         return [
-            f"records {self.records:,}  real people {self.true_people:,}"
-            f"  predicted people {self.predicted_people:,}",
+            f"records {self.records:,}  real people {self.true_people:,}  predicted people {self.predicted_people:,}",
             f"pairwise precision {self.precision:.5f}  recall {self.recall:.5f}"
             f"  ({self.correct_pairs:,} of {self.predicted_pairs:,} predicted,"
             f" {self.true_pairs:,} true pairs)",
             f"false merges (predicted people mixing real people) {self.false_merges}"
             f"  records misplaced {self.mixed_records}",
             f"merges across different valid national IDs {self.id_conflicts}",
-            f"real people left split {self.split_people:,}"
-            f"  records not in the prediction {self.unassigned:,}",
+            f"real people left split {self.split_people:,}  records not in the prediction {self.unassigned:,}",
             f"review queue {queue}{share}",
         ]
 
@@ -179,17 +177,13 @@ def score_files(
 ) -> Score:
     if candidates is not None:
         review_queue = count_open_candidates(candidates)
-    return score(
-        load_truth(campus / "truth.csv"), load_prediction(identities), load_national_ids(campus), review_queue
-    )
+    return score(load_truth(campus / "truth.csv"), load_prediction(identities), load_national_ids(campus), review_queue)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campus", type=Path, required=True, help="directory written by the generator")
-    parser.add_argument(
-        "--identities", type=Path, required=True, help="CSV from `idbroker export identities`"
-    )
+    parser.add_argument("--identities", type=Path, required=True, help="CSV from `idbroker export identities`")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--candidates", type=Path, help="CSV of open merge candidates")
     group.add_argument("--review", type=int, help="review-queue size, when there is no candidates export")

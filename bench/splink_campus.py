@@ -108,9 +108,7 @@ def link(frame: Any, thresholds: list[float]) -> dict[float, dict[int, str]]:
     for threshold in thresholds:
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
         table = clusters.as_pandas_dataframe()
-        out[threshold] = {
-            int(uid): str(cid) for uid, cid in zip(table["unique_id"], table["cluster_id"], strict=True)
-        }
+        out[threshold] = {int(uid): str(cid) for uid, cid in zip(table["unique_id"], table["cluster_id"], strict=True)}
     return out
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
+from idbroker.directory.events import emit
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.directory.queries import resolve_person
 from idbroker.linking.models import KeptApart, MergeCandidate, MergeOperation
@@ -72,6 +73,7 @@ def merge_people(
         candidate.reason = reason
         session.add(candidate)
     session.flush()
+    emit(session, "person.merged", survivor.id, other=absorbed.id, operation=operation.id)
     audit(
         session,
         actor=actor,
@@ -124,6 +126,7 @@ def unmerge(session: Session, operation_id: int, *, actor: str, reason: str) -> 
     session.flush()
     merge.undone_by = operation.id
     session.add(merge)
+    emit(session, "person.unmerged", absorbed.id, other=merge.survivor_id, operation=operation.id)
     audit(
         session,
         actor=actor,

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from idbroker.clock import utcnow
 from idbroker.config import Settings
+from idbroker.directory.events import emit_many
 from idbroker.directory.ids import new_person_id
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.linking.compare import compare
@@ -213,18 +214,22 @@ def link_records(
         for start in range(0, len(new_people), 5000):
             session.execute(insert(PEOPLE), new_people[start : start + 5000])
     report.new_people = len(new_people)
+    emit_many(session, "person.created", (p["id"] for p in new_people))
 
     statement = update(RECORDS).where(RECORDS.c.id == bindparam("rid"))
     assignments: list[dict[str, Any]] = []
+    joined_people: list[str] = []
     for record_id, decision in linker.decisions.items():
         score = decision.score
         evidence: dict[str, Any] = {"outcome": decision.outcome}
         if score is not None:
             evidence.update(score.as_json())
+        person_id = person_of_root[linker.find(decision.cluster)]
+        joined_people.append(person_id)
         assignments.append(
             {
                 "rid": record_id,
-                "person_id": person_of_root[linker.find(decision.cluster)],
+                "person_id": person_id,
                 "link_score": score.total if score is not None else None,
                 "link_evidence": evidence,
                 "linked_at": now,
@@ -235,6 +240,8 @@ def link_records(
             assignments = []
     if assignments:
         session.execute(statement, assignments)
+    fresh = {p["id"] for p in new_people}
+    emit_many(session, "person.updated", (pid for pid in joined_people if pid not in fresh), reason="records linked")
 
     profiles = {pid: Profile() for pair in merges for pid in pair}
     for pid in profiles:

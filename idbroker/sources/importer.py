@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
 from idbroker.config import Settings
+from idbroker.directory.events import emit_many
 from idbroker.directory.models import SourceRecord
 from idbroker.directory.protect import Protector
 from idbroker.linking.service import link_records
@@ -74,6 +75,30 @@ def _record_values(row: ParsedRow) -> dict[str, Any]:
     values["set_aside"] = row.set_aside
     values["row_hash"] = row.row_hash
     return values
+
+
+def _announce(session: Session, record_ids: list[int]) -> None:
+    """Tell the directory's followers which people changed, and who no longer holds any active record."""
+    changed: set[str] = set()
+    left: set[str] = set()
+    for start in range(0, len(record_ids), WRITE_BATCH):
+        chunk = record_ids[start : start + WRITE_BATCH]
+        people = set(
+            session.scalars(
+                select(RECORDS.c.person_id).where(RECORDS.c.id.in_(chunk), RECORDS.c.person_id.is_not(None))
+            )
+        )
+        changed |= people
+    people_list = list(changed)
+    for start in range(0, len(people_list), WRITE_BATCH):
+        chunk = people_list[start : start + WRITE_BATCH]
+        active = func.sum(case((RECORDS.c.present, 1), else_=0))
+        rows = session.execute(
+            select(RECORDS.c.person_id, active).where(RECORDS.c.person_id.in_(chunk)).group_by(RECORDS.c.person_id)
+        )
+        left |= {pid for pid, count in rows if not count}
+    emit_many(session, "person.updated", sorted(changed - left), reason="source record changed")
+    emit_many(session, "person.left", sorted(left))
 
 
 def run_import(
@@ -168,6 +193,7 @@ def run_import(
         session.execute(statement, updates)
     if revived:
         session.execute(update(RECORDS).where(RECORDS.c.id.in_(revived)).values(present=True, last_seen=now))
+    gone: list[int] = []
     if full:
         gone = [rid for key, (rid, _, present) in existing.items() if present and key not in seen]
         present_before = sum(1 for _, _, present in existing.values() if present)
@@ -181,6 +207,8 @@ def run_import(
             session.execute(update(RECORDS).where(RECORDS.c.id.in_(chunk)).values(present=False, last_seen=now))
         report.counts["inactive"] = len(gone)
 
+    touched_ids = [u["rid"] for u in updates] + gone
+    _announce(session, touched_ids)
     if link and (report.counts["new"] or report.counts["updated"]):
         touched = [u["rid"] for u in updates]
         report.link = link_records(session, settings=settings, actor=actor, changed=touched).as_dict()

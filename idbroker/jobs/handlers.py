@@ -1,0 +1,16 @@
+"""Which modules hold job handlers: importing them registers their queues with the worker."""
+
+from __future__ import annotations
+
+import importlib
+
+from idbroker.jobs.worker import HANDLERS
+
+# Each capability that queues work adds its module here (it calls `idbroker.jobs.worker.register`).
+HANDLER_MODULES: list[str] = []
+
+
+def load_handlers() -> list[str]:
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
+    return sorted(HANDLERS)
