@@ -6,6 +6,7 @@ import base64
 import binascii
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,60 @@ class Settings(BaseSettings):
     # The largest file an import will open (a CSV bomb is refused before it is read).
     max_import_bytes: int = Field(default=2 * 1024**3)
     demo_mode: bool = False
+    # web and CAS (issues 3 and 6)
+    public_url: str = "http://127.0.0.1:8000"  # how browsers reach the broker; https turns on Secure cookies, HSTS
+    cas_server_url: str | None = None  # e.g. https://cas.example.edu/cas; unset in demo mode → the dev CAS page
+    cas_timeout_seconds: float = 10.0
+    session_ttl_seconds: int = Field(default=8 * 3600, gt=0)  # a login lasts at most this long
+    session_idle_seconds: int = Field(default=30 * 60, gt=0)  # … and ends after this long without a request
+    max_request_bytes: int = Field(default=1024**2, gt=0)  # larger request bodies get 413 before they are read
+
+    # Apps: OpenID Connect provider and REST API (issue 4)
+    issuer: str | None = None  # e.g. https://idbroker.example.edu; unset → public_url (the URL apps reach us at)
+    oidc_code_seconds: int = Field(default=60, gt=0, le=600)  # an authorization code lives this long
+    oidc_access_token_seconds: int = Field(default=3600, gt=0)
+    oidc_refresh_token_seconds: int = Field(default=30 * 86400, gt=0)
+    oidc_id_token_seconds: int = Field(default=600, gt=0)
+    oidc_key_retention_seconds: int = Field(default=2 * 86400, gt=0)  # a retired signing key still verifies
+
+    # WeChat Work (issue 5)
+    wecom_corp_id: str | None = None  # the corp's ID (corpid): also the receiveid inside every callback
+    wecom_contacts_secret: SecretStr | None = None  # the contacts-sync (通讯录同步) secret: manages members
+    wecom_callback_token: SecretStr | None = None  # the callback Token (≤ 32 characters): signs callbacks
+    wecom_encoding_aes_key: SecretStr | None = None  # the callback EncodingAESKey (43 characters): encrypts them
+    wecom_api_base: str = "https://qyapi.weixin.qq.com/cgi-bin/"  # tests point it at the stand-in
+    wecom_concurrency: int = Field(default=50, ge=1, le=300)  # calls in flight at once, under the corp's cap
+    wecom_rate_window_seconds: float = Field(default=60.0, gt=0)  # a 45009 block lasts this long
+    wecom_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # Staff consoles and the privacy officer's audit (issue 6)
+    audit_checkpoint_interval_seconds: int = Field(default=3600, ge=60)  # `idbroker worker` signs the head this often
+    audit_retention_interval_seconds: int = Field(default=86400, ge=3600)  # and applies policies/retention.yaml
+
+    # Contacts: SMS and email senders (issue 3). Unset providers: the demo outbox in demo mode, else no sending.
+    sms_provider: Literal["kannel", "cloud", "outbox"] | None = None  # outbox only in demo mode
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = "idbroker"
+    kannel_password: SecretStr | None = None
+    kannel_sender: str | None = None  # the sender number (`from`); unset → the smsbox's global-sender
+    kannel_dlr_mask: int = Field(default=31, ge=0, le=31)  # delivery reports asked for (1|2|4|8|16)
+    report_base_url: str | None = None  # where gateways call back (Kannel dlr-url); unset → public_url
+    cloud_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"  # Aliyun SendSms (RPC, 2017-05-25)
+    cloud_sms_access_key_id: str | None = None
+    cloud_sms_access_key_secret: SecretStr | None = None
+    cloud_sms_sign_name: str = "示例大学"
+    cloud_sms_report_token: SecretStr | None = None  # the secret path part of the SmsReport push URL
+    email_provider: Literal["smtp", "outbox"] | None = None  # outbox only in demo mode
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "idbroker@localhost"
+    smtp_ca_file: Path | None = None  # trust this CA for the SMTP server's certificate (else the system's)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    contacts_inline_delivery: bool = True  # first try right after the request; retries go through the worker
 
     @field_validator("national_id_hash_key", "encryption_key")
     @classmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import JSON, Column, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -62,3 +64,31 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def bulk_update_by_id(session: Session, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """`UPDATE table SET col = … WHERE id = …` for many rows at driver speed.
+
+    Each row is the new values in `columns` order, then the id; values must already be in the form the
+    column's type sends to the driver (use `driver_value`), so no per-row processing happens here.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    assignments = []
+    for name in columns:
+        cast = "::json" if dialect.name == "postgresql" and isinstance(table.c[name].type, JSON) else ""
+        assignments.append(f"{name} = {marker}{cast}")
+    sql = f"UPDATE {table.name} SET {', '.join(assignments)} WHERE id = {marker}"  # noqa: S608 (names from the schema)
+    session.connection().exec_driver_sql(sql, rows)
+
+
+def driver_value(session: Session, column: Column[Any], value: Any) -> Any:
+    """A value as SQLAlchemy would send it to the driver for this column (JSON text, datetime string…)."""
+    processor = column.type.bind_processor(session.get_bind().dialect)
+    if processor is not None:
+        return processor(value)
+    if isinstance(column.type, JSON):  # psycopg adapts JSON itself; as raw SQL it needs the text
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value

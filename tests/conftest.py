@@ -38,6 +38,8 @@ BACKENDS = ("sqlite", "postgresql")
 TEST_KEY_SEED = "idbroker test suite: not a secret"
 PG_TEMPLATE = "idbroker_template"
 
+pytest_plugins = ["plugins.web", "plugins.privacy", "plugins.apps", "plugins.wecom", "plugins.contacts"]
+
 
 def fixed_test_key(name: str) -> str:
     """A fixed key for tests: URL-safe base64 of 32 bytes derived from the test seed and the key's name."""

@@ -4,6 +4,19 @@ Callers describe *what* happened with ids and counts — a person id as `subject
 rows — never a phone number, national ID, verification code, token or password. `append` refuses the
 obvious cases (such keys, or values shaped like an E.164 phone number or an 18-character national ID),
 but it cannot recognise everything: the rule is the caller's to keep.
+
+Details keys the privacy console reads (all optional; `DETAIL_KEYS`): `app` (the client id of the app that
+read or received data), `purpose` (why, in words or a short code), `fields` (what was read or released:
+claim or field names, never values), `changed` (field names changed), `client_ip`, `result` (`ok`,
+`refused`, `error` …), `reason` (a helpdesk ticket or call). `app` and `purpose` are copied into indexed
+columns for search.
+
+Hash formats. v1 (`idbroker-audit-v1`, events written before migration 0007) hashes the details text itself.
+v2 (`idbroker-audit-v2`, every event `append` writes now) hashes a digest of the details instead: each
+top-level key gets a random salt and a leaf `SHA-256(canonical [key, salt, value])`; the digest is
+`SHA-256(canonical {key: leaf})`. Retention (`retention.py`) can then remove a key's value and salt and
+keep only its leaf: the digest, and so the whole chain, still verifies, the values kept are still checked,
+and the removed value cannot be guessed back from its leaf (the salt went with it).
 """
 
 from __future__ import annotations
@@ -11,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -26,9 +41,19 @@ GENESIS_HASH = "0" * 64
 HASH_FORMAT = "idbroker-audit-v1"
 """The first element of every hashed serialisation, so a later format can never be mistaken for this one."""
 
+HASH_FORMAT_V2 = "idbroker-audit-v2"
+"""The format of events written since migration 0007: the details enter the hash through their digest."""
+
+SALT_BYTES = 8  # per details key: 64 random bits make a removed value impossible to guess from its leaf
+
+DETAIL_KEYS = ("app", "purpose", "fields", "changed", "client_ip", "result", "reason")
+"""The details keys the privacy console shows in their own columns (see the module docstring)."""
+
 MAX_ACTOR = 64
 MAX_ACTION = 64
 MAX_SUBJECT = 32
+MAX_APP = 64
+MAX_PURPOSE = 500
 
 FORBIDDEN_DETAIL_KEYS = frozenset(
     {
@@ -64,6 +89,7 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
 )
 _json_string = encode_basestring  # a str as a JSON string literal, characters kept (ensure_ascii=False)
 _QUOTED_FORMAT = _json_string(HASH_FORMAT)
+_QUOTED_FORMAT_V2 = _json_string(HASH_FORMAT_V2)
 _PHONE_E164 = re.compile(r"\+\d{8,15}")
 _NATIONAL_ID_18 = re.compile(r"\d{17}[\dXx]")
 
@@ -90,18 +116,88 @@ def timestamp_text(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 
 
-def event_hash(
-    seq: int, at: datetime, actor: str, action: str, subject: str | None, details: str, prev_hash: str
+def _array_hash(
+    quoted_format: str,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    subject: str | None,
+    details: str,
+    prev_hash: str,
 ) -> str:
-    """SHA-256 (hex) of the canonical serialisation of one event; `details` is its stored JSON text."""
-    # Exactly `json.dumps([HASH_FORMAT, seq, at, actor, action, subject, details, prev_hash],
+    # Exactly `json.dumps([format, seq, at, actor, action, subject, details, prev_hash],
     # ensure_ascii=False, separators=(",", ":"))`, written out because `verify` runs it for every event.
     quoted_subject = "null" if subject is None else _json_string(subject)
     payload = (
-        f"[{_QUOTED_FORMAT},{int(seq)},{_json_string(timestamp_text(at))},{_json_string(actor)},"
+        f"[{quoted_format},{int(seq)},{_json_string(timestamp_text(at))},{_json_string(actor)},"
         f"{_json_string(action)},{quoted_subject},{_json_string(details)},{_json_string(prev_hash)}]"
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def event_hash(
+    seq: int, at: datetime, actor: str, action: str, subject: str | None, details: str, prev_hash: str
+) -> str:
+    """Format v1: SHA-256 (hex) of the canonical serialisation of one event; `details` is its JSON text."""
+    return _array_hash(_QUOTED_FORMAT, seq, at, actor, action, subject, details, prev_hash)
+
+
+def event_hash_v2(
+    seq: int, at: datetime, actor: str, action: str, subject: str | None, digest: str, prev_hash: str
+) -> str:
+    """Format v2: as v1 with the details digest (see `details_digest`) in place of the details text."""
+    return _array_hash(_QUOTED_FORMAT_V2, seq, at, actor, action, subject, digest, prev_hash)
+
+
+def details_leaf(key: str, salt: str, value: Any) -> str:
+    """The leaf of one details key: SHA-256 (hex) of the canonical JSON of `[key, salt, value]`."""
+    return hashlib.sha256(canonical_json([key, salt, value]).encode("utf-8")).hexdigest()
+
+
+def details_digest(leaves: dict[str, str]) -> str:
+    """The digest of an event's details: SHA-256 (hex) of the canonical JSON of `{key: leaf}`."""
+    return hashlib.sha256(canonical_json(leaves).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealedDetails:
+    """Details ready to store: their text, the salts of their keys, their digest and the search columns."""
+
+    text: str
+    salts: str
+    digest: str
+    app: str | None
+    purpose: str | None
+
+
+def _search_value(details: dict[str, Any], key: str, limit: int) -> str | None:
+    value = details.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise AuditDetailsError(f"details.{key} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def seal_details(details: dict[str, Any]) -> SealedDetails:
+    """Check `details`, salt each key and compute the digest (what `append` stores; bulk loaders use it too)."""
+    if not isinstance(details, dict):
+        raise AuditDetailsError("audit details must be a JSON object (a dict)")
+    check_details(details)
+    try:
+        text = canonical_json(details)
+    except (TypeError, ValueError) as exc:
+        raise AuditDetailsError(f"audit details are not JSON-serialisable: {exc}") from exc
+    salts = {key: secrets.token_hex(SALT_BYTES) for key in details}
+    leaves = {key: details_leaf(key, salts[key], value) for key, value in details.items()}
+    return SealedDetails(
+        text=text,
+        salts=canonical_json(salts),
+        digest=details_digest(leaves),
+        app=_search_value(details, "app", MAX_APP),
+        purpose=_search_value(details, "purpose", MAX_PURPOSE),
+    )
 
 
 def check_details(details: Any, path: str = "details") -> None:
@@ -152,27 +248,25 @@ def append(
     _check_field("actor", actor, MAX_ACTOR, required=True)
     _check_field("action", action, MAX_ACTION, required=True)
     _check_field("subject", subject, MAX_SUBJECT, required=False)
-    if not isinstance(details, dict):
-        raise AuditDetailsError("audit details must be a JSON object (a dict)")
-    check_details(details)
-    try:
-        details_text = canonical_json(details)
-    except (TypeError, ValueError) as exc:
-        raise AuditDetailsError(f"audit details are not JSON-serialisable: {exc}") from exc
+    sealed = seal_details(details)
 
     head = lock_head(session)
     seq = head.seq + 1
     at = utcnow()
-    digest = event_hash(seq, at, actor, action, subject, details_text, head.hash)
+    digest = event_hash_v2(seq, at, actor, action, subject, sealed.digest, head.hash)
     event = AuditEvent(
         seq=seq,
         at=at,
         actor=actor,
         action=action,
         subject=subject,
-        details=details_text,
+        details=sealed.text,
         prev_hash=head.hash,
         hash=digest,
+        details_salts=sealed.salts,
+        details_digest=sealed.digest,
+        app=sealed.app,
+        purpose=sealed.purpose,
     )
     session.add(event)
     head.seq = seq

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from idbroker.cli import audit, db, demo, explain, export, imports, keys, link, review, serve, worker
+from idbroker.cli import (
+    apps,
+    audit,
+    db,
+    demo,
+    explain,
+    export,
+    imports,
+    keys,
+    link,
+    review,
+    serve,
+    staff,
+    wecom,
+    worker,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="idbroker: campus identity and privacy broker")
 
-for module in (db, imports, link, explain, review, export, audit, keys, demo, serve, worker):
+for module in (db, imports, link, explain, review, export, audit, keys, apps, demo, serve, staff, wecom, worker):
     module.register(app)
 
 

@@ -11,7 +11,7 @@ their keys reach, loaded from the database).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ class Linker:
     policy: MatchingPolicy
     parent: dict[int, int] = field(default_factory=dict)
     profiles: dict[int, Profile] = field(default_factory=dict)
-    index: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    index: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # key -> cluster, or a list of them
     kept_apart: dict[int, set[int]] = field(default_factory=dict)
     decisions: dict[int, RecordDecision] = field(default_factory=dict)
     unions: list[Union] = field(default_factory=list)
@@ -70,7 +70,9 @@ class Linker:
     _next_cluster: int = 1
 
     def __post_init__(self) -> None:
-        self._rules = [tuple(rule) for rule in self.policy.blocking]
+        rules = list(enumerate(tuple(rule) for rule in self.policy.blocking))
+        self._single = [(number, rule[0]) for number, rule in rules if len(rule) == 1]
+        self._multi = [(number, rule) for number, rule in rules if len(rule) > 1]
         self._auto = self.policy.thresholds.auto_merge
         self._review = self.policy.thresholds.review
         self._max_block = self.policy.max_block_size
@@ -92,15 +94,6 @@ class Linker:
         self.profiles[cluster] = profile
         return cluster
 
-    def seed(self, records: Iterable[LinkRecord]) -> int:
-        """Add an existing person (all their records) as one cluster; returns its cluster id."""
-        profile = Profile()
-        cluster = self.new_cluster(profile)
-        for record in records:
-            profile.add(record)
-            self._index(record, cluster)
-        return cluster
-
     def keep_apart(self, a: int, b: int) -> None:
         self.kept_apart.setdefault(a, set()).add(b)
         self.kept_apart.setdefault(b, set()).add(a)
@@ -113,7 +106,7 @@ class Linker:
 
     def _union(self, survivor: int, absorbed: int, score: Score, record_id: int | None) -> int:
         survivor, absorbed = self.find(survivor), self.find(absorbed)
-        if len(self.profiles[survivor].record_ids) < len(self.profiles[absorbed].record_ids):
+        if len(self.profiles[survivor].records) < len(self.profiles[absorbed].records):
             survivor, absorbed = absorbed, survivor
         self.parent[absorbed] = survivor
         self.profiles[survivor].absorb(self.profiles.pop(absorbed))
@@ -128,45 +121,72 @@ class Linker:
         return reason
 
     # -- blocking -------------------------------------------------------------------------------------
-    def _keys(self, record: LinkRecord) -> Iterator[tuple[Any, ...]]:
-        values = record.fields
-        for number, rule in enumerate(self._rules):
-            if len(rule) == 1:
-                value = values.get(rule[0])
-                if value is not None and value != "":
-                    yield (number, value)
-                continue
-            parts = tuple(values.get(name) for name in rule)
-            if all(part is not None and part != "" for part in parts):
-                yield (number, *parts)
+    def keys_of(self, record: LinkRecord) -> list[tuple[Any, ...]]:
+        """The blocking keys of a record: one per rule whose fields are all present (empty is None)."""
+        get = record.fields.get
+        keys: list[tuple[Any, ...]] = [
+            (number, value) for number, name in self._single if (value := get(name)) is not None
+        ]
+        for number, names in self._multi:
+            parts = tuple(map(get, names))
+            if None not in parts:
+                keys.append((number, *parts))
+        return keys
 
-    def _index(self, record: LinkRecord, cluster: int) -> None:
-        index = self.index
-        for key in self._keys(record):
+    def _index(self, keys: Iterable[tuple[Any, ...]], cluster: int) -> None:
+        """Remember which cluster each key leads to: an int for one cluster, a list once several share it."""
+        index, limit, find = self.index, self._max_block, self.find
+        root = find(cluster)
+        for key in keys:
             members = index.get(key)
             if members is None:
-                index[key] = [cluster]
-            elif len(members) <= self._max_block and self.find(members[-1]) != self.find(cluster):
+                index[key] = cluster
+            elif members.__class__ is int:
+                if find(members) != root:
+                    index[key] = [members, cluster]
+            elif len(members) <= limit and find(members[-1]) != root:
                 members.append(cluster)
-                if len(members) > self._max_block:
+                if len(members) > limit:
                     self.stats.oversized_blocks += 1
 
-    def _neighbours(self, record: LinkRecord) -> set[int]:
+    def _neighbours(self, keys: Iterable[tuple[Any, ...]]) -> set[int]:
         found: set[int] = set()
-        for key in self._keys(record):
-            members = self.index.get(key)
-            if members and len(members) <= self._max_block:
+        index, limit, find = self.index, self._max_block, self.find
+        for key in keys:
+            members = index.get(key)
+            if members is None:
+                continue
+            if members.__class__ is int:
+                found.add(find(members))
+            elif len(members) <= limit:
                 for cluster in members:
-                    found.add(self.find(cluster))
+                    found.add(find(cluster))
         return found
+
+    def seed(self, records: Iterable[LinkRecord]) -> int:
+        """Add an existing person (all their records) as one cluster; returns its cluster id."""
+        profile = Profile()
+        cluster = self.new_cluster(profile)
+        for record in records:
+            profile.add(record)
+            self._index(self.keys_of(record), cluster)
+        return cluster
 
     # -- deciding -------------------------------------------------------------------------------------
     def link(self, record: LinkRecord) -> int:
         """Place a record that belongs to no one yet; returns its cluster."""
-        self.stats.records += 1
-        mine = Profile.of(record)
+        return self.link_group([record])
+
+    def link_group(self, records: list[LinkRecord]) -> int:
+        """Place records that belong together (see `agreeing_groups`) as one: one profile, one decision."""
+        self.stats.records += len(records)
+        mine = Profile()
+        keys: dict[tuple[Any, ...], None] = {}
+        for record in records:
+            mine.add(record)
+            keys.update(dict.fromkeys(self.keys_of(record)))
         scored: list[tuple[float, int, Score]] = []
-        for cluster in self._neighbours(record):
+        for cluster in self._neighbours(keys):
             score = compare(self.policy, mine, self.profiles[cluster])
             self.stats.comparisons += 1
             if score.vetoed_by:
@@ -176,31 +196,34 @@ class Linker:
                 scored.append((score.total, cluster, score))
         scored.sort(key=lambda item: -item[0])
         strong = [item for item in scored if item[0] >= self._auto]
+        first = records[0].id
         if strong:
             _, target, best = strong[0]
-            self.profiles[target].add(record)
-            self.stats.joined += 1
+            self.profiles[target].absorb(mine)
+            self.stats.joined += len(records)
             matched = best.evidence[0].records[1] if best.evidence else None
-            self.decisions[record.id] = RecordDecision(target, "joined", best, matched)
+            decision = RecordDecision(target, "joined", best, matched)
             for _, other, score in strong[1:]:
-                self._bridge(self.find(target), other, score, record.id)
+                self._bridge(self.find(target), other, score, first)
             for _, other, score in scored[len(strong) :]:
-                self._propose(self.find(target), other, score, record.id)
+                self._propose(self.find(target), other, score, first)
             cluster = self.find(target)
         else:
             cluster = self.new_cluster(mine)
             self.stats.new += 1
-            best = scored[0][2] if scored else None
-            self.decisions[record.id] = RecordDecision(cluster, "new", best)
+            self.stats.joined += len(records) - 1
+            decision = RecordDecision(cluster, "new", scored[0][2] if scored else None)
             for _, other, score in scored:
-                self._propose(cluster, other, score, record.id)
-        self._index(record, cluster)
+                self._propose(cluster, other, score, first)
+        for record in records:
+            self.decisions[record.id] = decision
+        self._index(keys, cluster)
         return cluster
 
     def probe(self, record: LinkRecord, cluster: int) -> None:
         """Look again at a record already placed (changed, or a full re-link): may join two people."""
         own = self.find(cluster)
-        for other in self._neighbours(record):
+        for other in self._neighbours(self.keys_of(record)):
             own = self.find(own)
             if other == own:
                 continue
@@ -279,11 +302,37 @@ def ordered(records: Iterable[LinkRecord], policy: MatchingPolicy) -> list[LinkR
     return sorted(records, key=lambda r: rank.get(r.source, len(rank)))
 
 
+def agreeing_groups(records: Iterable[LinkRecord], policy: MatchingPolicy) -> list[list[LinkRecord]]:
+    """Records that share every field named in `policy.group_by` and contradict each other nowhere are
+    linked together, as one: a role's records in the
+    systems that share its number (the 学号's student, CAS and billing rows). "Contradict" means two values of a
+    field whose comparison weighs a disagreement (national ID, birth date, gender). Everything else stays alone.
+    Groups come in the policy's source order."""
+    if not policy.group_by:
+        return [[record] for record in ordered(records, policy)]
+    singles = [c.field for c in policy.comparisons if c.kind in ("exact", "date") and (c.disagree < 0 or c.veto)]
+    groups: dict[tuple[Any, ...], list[LinkRecord]] = {}
+    alone: list[list[LinkRecord]] = []
+    for record in ordered(records, policy):
+        key = tuple(record.fields.get(name) for name in policy.group_by)
+        if any(part is None or part == "" for part in key):
+            alone.append([record])
+        else:
+            groups.setdefault(key, []).append(record)
+    result: list[list[LinkRecord]] = []
+    for members in groups.values():
+        if len(members) == 1 or all(len({m.fields.get(name) for m in members} - {None, ""}) <= 1 for name in singles):
+            result.append(members)
+        else:
+            result.extend([member] for member in members)
+    return result + alone
+
+
 def link_in_memory(records: Iterable[LinkRecord], policy: MatchingPolicy) -> InMemoryResult:
     """Link records among themselves (no database): the engine as the benchmarks and FEBRL use it."""
     linker = Linker(policy)
-    for record in ordered(records, policy):
-        linker.link(record)
+    for group in agreeing_groups(records, policy):
+        linker.link_group(group)
     candidates = linker.settle()
     clusters: dict[int, list[int]] = {}
     for record_id, decision in linker.decisions.items():

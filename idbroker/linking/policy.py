@@ -69,6 +69,8 @@ class MatchingPolicy(Strict):
     max_block_size: int = Field(default=50, ge=2)
     # Sources linked first: the records that carry the strongest evidence start the people.
     order: list[str] = Field(default_factory=list)
+    # Records equal on all these fields (and contradicting nowhere) are linked together, as one.
+    group_by: list[str] = Field(default_factory=list)
     # When true, a person holds at most one record of each source (two-file linkage such as FEBRL).
     exclusive_sources: bool = False
     # Largest weight a single comparison may contribute alone towards auto_merge is not limited here:
@@ -82,7 +84,7 @@ class MatchingPolicy(Strict):
         return self
 
     def fields(self) -> set[str]:
-        used = {f for rule in self.blocking for f in rule}
+        used = {f for rule in self.blocking for f in rule} | set(self.group_by)
         for c in self.comparisons:
             used.add(c.field)
         return used

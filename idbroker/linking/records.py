@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass(slots=True)
 class LinkRecord:
+    """`fields` holds no empty values: a missing value is None (or absent)."""
+
     id: int
     source: str
     key: str
     fields: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        for name, value in self.fields.items():
+            if value == "":
+                self.fields[name] = None
 
-@dataclass(slots=True)
+
 class Profile:
-    """Every value a (forming) person's records hold, per field, with the first record that gave it."""
+    """Every value a (forming) person's records hold, per field, with the first record that gave it.
 
-    values: dict[str, dict[Any, int]] = field(default_factory=dict)
-    sources: set[str] = field(default_factory=set)
-    record_ids: list[int] = field(default_factory=list)
+    Built lazily: most people are never compared with anyone, so their values are only gathered when a
+    comparison first asks for them.
+    """
+
+    __slots__ = ("_values", "records")
+
+    def __init__(self) -> None:
+        self.records: list[LinkRecord] = []
+        self._values: dict[str, dict[Any, int]] | None = None
 
     @classmethod
     def of(cls, record: LinkRecord) -> Profile:
@@ -28,26 +40,41 @@ class Profile:
         profile.add(record)
         return profile
 
-    def add(self, record: LinkRecord) -> None:
-        values = self.values
+    @property
+    def record_ids(self) -> list[int]:
+        return [record.id for record in self.records]
+
+    @property
+    def sources(self) -> set[str]:
+        return {record.source for record in self.records}
+
+    @property
+    def values(self) -> dict[str, dict[Any, int]]:
+        if self._values is None:
+            self._values = {}
+            for record in self.records:
+                self._gather(record)
+        return self._values
+
+    def _gather(self, record: LinkRecord) -> None:
+        values = self._values
+        assert values is not None
         for name, value in record.fields.items():
-            if value is None or value == "":
+            if value is None:
                 continue
             slot = values.get(name)
             if slot is None:
                 values[name] = {value: record.id}
             elif value not in slot:
                 slot[value] = record.id
-        self.sources.add(record.source)
-        self.record_ids.append(record.id)
+
+    def add(self, record: LinkRecord) -> None:
+        self.records.append(record)
+        if self._values is not None:
+            self._gather(record)
 
     def absorb(self, other: Profile) -> None:
-        for name, slot in other.values.items():
-            mine = self.values.get(name)
-            if mine is None:
-                self.values[name] = dict(slot)
-            else:
-                for value, record_id in slot.items():
-                    mine.setdefault(value, record_id)
-        self.sources |= other.sources
-        self.record_ids.extend(other.record_ids)
+        self.records.extend(other.records)
+        if self._values is not None:
+            for record in other.records:
+                self._gather(record)

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Row, insert, or_, select, tuple_
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
 from idbroker.config import Settings
+from idbroker.db import bulk_update_by_id, driver_value
 from idbroker.directory.events import emit_many
 from idbroker.directory.ids import new_person_id
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.linking.compare import compare
-from idbroker.linking.engine import Linker, ordered
+from idbroker.linking.engine import Linker, agreeing_groups
 from idbroker.linking.fields import COLUMNS, link_record
 from idbroker.linking.merge import merge_people
 from idbroker.linking.models import KeptApart, MergeCandidate
@@ -50,9 +52,12 @@ class LinkReport:
     queued: int = 0
     vetoed: int = 0
     people_loaded: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # load, link, write
 
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = {phase: round(value, 3) for phase, value in self.seconds.items()}
+        return data
 
 
 @lru_cache(maxsize=8)
@@ -134,6 +139,34 @@ def _kept_apart(session: Session, people: set[str] | None) -> list[tuple[str, st
     return list(session.execute(query))
 
 
+@dataclass
+class Neighbourhood:
+    """The people a batch of records can reach, loaded from the database, as clusters of the engine."""
+
+    linker: Linker
+    cluster_of: dict[str, int]  # person id -> cluster
+    records_of: dict[str, list[LinkRecord]]  # person id -> their records
+
+
+def _load(session: Session, policy: MatchingPolicy, spaces: dict[str, str], batch: list[LinkRecord], everyone: bool,
+          extra_people: set[str]) -> Neighbourhood:  # fmt: skip
+    if everyone:
+        people: set[str] | None = None
+        rows = _records_of(session, None)
+    else:
+        people = _people_reached(session, batch, spaces) | extra_people
+        rows = _records_of(session, people)
+    linker = Linker(policy)
+    records_of: dict[str, list[LinkRecord]] = defaultdict(list)
+    for row in rows:
+        records_of[row.person_id].append(link_record(row, spaces))
+    cluster_of = {pid: linker.seed(records) for pid, records in records_of.items()}
+    for a, b in _kept_apart(session, people):
+        if a in cluster_of and b in cluster_of:
+            linker.keep_apart(cluster_of[a], cluster_of[b])
+    return Neighbourhood(linker, cluster_of, records_of)
+
+
 def link_records(
     session: Session,
     *,
@@ -146,122 +179,114 @@ def link_records(
     """Link every record without a person, probe `changed` ones (or all, with `full`), write the outcome."""
     policy = matching_policy(settings)
     spaces = key_spaces(settings)
+    clock = perf_counter()
     pending = [
         link_record(row, spaces) for row in session.execute(_select_records().where(RECORDS.c.person_id.is_(None)))
     ]
-    report = LinkReport(linked=len(pending))
-    load_everyone = full or len(pending) + len(changed) > LOAD_EVERYONE_ABOVE
-    probe_rows: list[Row[Any]] = []
+    probes: list[LinkRecord] = []
+    probe_people: set[str] = set()
     if changed and not full:
         for start in range(0, len(changed), CHUNK):
-            chunk = list(changed[start : start + CHUNK])
-            probe_rows.extend(session.execute(_select_records().where(RECORDS.c.id.in_(chunk))))
-    if load_everyone:
-        people: set[str] | None = None
-        rows = _records_of(session, None)
-    else:
-        people = _people_reached(session, pending + [link_record(r, spaces) for r in probe_rows], spaces)
-        people.update(r.person_id for r in probe_rows if r.person_id)
-        rows = _records_of(session, people)
+            for row in session.execute(_select_records().where(RECORDS.c.id.in_(list(changed[start : start + CHUNK])))):
+                probes.append(link_record(row, spaces))
+                probe_people.add(row.person_id)
+    everyone = full or len(pending) + len(probes) > LOAD_EVERYONE_ABOVE
+    near = _load(session, policy, spaces, pending + probes, everyone, probe_people)
+    if full:
+        probes = [record for records in near.records_of.values() for record in records]
+    report = LinkReport(linked=len(pending), probed=len(probes), people_loaded=len(near.cluster_of))
+    report.seconds["load"] = perf_counter() - clock
 
-    linker = Linker(policy)
-    by_person: dict[str, list[LinkRecord]] = defaultdict(list)
-    for row in rows:
-        by_person[row.person_id].append(link_record(row, spaces))
-    cluster_of: dict[str, int] = {pid: linker.seed(records) for pid, records in by_person.items()}
-    person_of_cluster = {cluster: pid for pid, cluster in cluster_of.items()}
-    report.people_loaded = len(cluster_of)
-    for a, b in _kept_apart(session, people):
-        if a in cluster_of and b in cluster_of:
-            linker.keep_apart(cluster_of[a], cluster_of[b])
-
-    for record in ordered(pending, policy):
-        linker.link(record)
+    clock = perf_counter()
+    linker = near.linker
+    for group in agreeing_groups(pending, policy):
+        linker.link_group(group)
         if progress is not None:
-            progress(1)
-    probes = (
-        [r for rows_ in by_person.values() for r in rows_] if full else [link_record(r, spaces) for r in probe_rows]
-    )
-    record_person = {row.id: row.person_id for row in rows}
+            progress(len(group))
+    person_of_record = {record.id: pid for pid, records in near.records_of.items() for record in records}
     for record in probes:
-        linker.probe(record, cluster_of[record_person[record.id]])
-        if progress is not None and full:
-            progress(1)
-    report.probed = len(probes)
+        linker.probe(record, near.cluster_of[person_of_record[record.id]])
     candidates = linker.settle()
-    report.vetoed = linker.stats.vetoed
-    report.joined = linker.stats.joined
+    report.vetoed, report.joined = linker.stats.vetoed, linker.stats.joined
+    report.seconds["link"] = perf_counter() - clock
 
-    # Each final cluster is one person: an existing one, the survivor of several, or a new one.
+    clock = perf_counter()
+    person_of_root, new_people, merges = _people_of(linker, near)
+    _write_people(session, new_people)
+    _write_assignments(session, linker, person_of_root, {p["id"] for p in new_people})
+    _write_merges(session, policy, near, merges, actor)
+    report.new_people, report.merged = len(new_people), len(merges)
+    report.queued = _queue(session, linker, candidates, person_of_root)
+    report.seconds["write"] = perf_counter() - clock
+    return report
+
+
+def _people_of(
+    linker: Linker, near: Neighbourhood
+) -> tuple[dict[int, str], list[dict[str, Any]], list[tuple[str, str]]]:
+    """Each final cluster is one person: an existing one, the survivor of several (merges), or a new one."""
     seeded_in: dict[int, list[str]] = defaultdict(list)
-    for cluster, pid in person_of_cluster.items():
+    for pid, cluster in near.cluster_of.items():
         seeded_in[linker.find(cluster)].append(pid)
-    sizes = {pid: len(recs) for pid, recs in by_person.items()}
     person_of_root: dict[int, str] = {}
     new_people: list[dict[str, Any]] = []
-    now = utcnow()
     merges: list[tuple[str, str]] = []
+    now = utcnow()
     for root in {linker.find(d.cluster) for d in linker.decisions.values()} | set(seeded_in):
-        existing = sorted(seeded_in.get(root, []), key=lambda pid: -sizes.get(pid, 0))
+        existing = sorted(seeded_in.get(root, []), key=lambda pid: -len(near.records_of[pid]))
         if existing:
             person_of_root[root] = existing[0]
             merges.extend((existing[0], absorbed) for absorbed in existing[1:])
         else:
-            pid = new_person_id()
-            person_of_root[root] = pid
-            new_people.append({"id": pid, "state": "active", "created_at": now, "updated_at": now})
-    if new_people:
-        for start in range(0, len(new_people), 5000):
-            session.execute(insert(PEOPLE), new_people[start : start + 5000])
-    report.new_people = len(new_people)
+            person_of_root[root] = new_person_id()
+            new_people.append({"id": person_of_root[root], "state": "active", "created_at": now, "updated_at": now})
+    return person_of_root, new_people, merges
+
+
+def _write_people(session: Session, new_people: list[dict[str, Any]]) -> None:
+    for start in range(0, len(new_people), 5000):
+        session.execute(insert(PEOPLE), new_people[start : start + 5000])
     emit_many(session, "person.created", (p["id"] for p in new_people))
 
-    statement = update(RECORDS).where(RECORDS.c.id == bindparam("rid"))
-    assignments: list[dict[str, Any]] = []
-    joined_people: list[str] = []
+
+def _write_assignments(session: Session, linker: Linker, person_of_root: dict[int, str], fresh: set[str]) -> None:
+    """Each linked record's person and the evidence of its link, at driver speed (a million rows is common)."""
+    linked_at = driver_value(session, RECORDS.c.linked_at, utcnow())
+    evidence_text: dict[int, Any] = {}  # one serialisation per decision (a group shares one)
+    rows: list[tuple[Any, ...]] = []
+    touched: list[str] = []
+    columns = ["person_id", "link_score", "link_evidence", "linked_at"]
     for record_id, decision in linker.decisions.items():
-        score = decision.score
-        evidence: dict[str, Any] = {"outcome": decision.outcome}
-        if score is not None:
-            evidence.update(score.as_json())
+        text = evidence_text.get(id(decision))
+        if text is None:
+            evidence: dict[str, Any] = {"outcome": decision.outcome}
+            if decision.score is not None:
+                evidence.update(decision.score.as_json())
+            text = evidence_text[id(decision)] = driver_value(session, RECORDS.c.link_evidence, evidence)
         person_id = person_of_root[linker.find(decision.cluster)]
-        joined_people.append(person_id)
-        assignments.append(
-            {
-                "rid": record_id,
-                "person_id": person_id,
-                "link_score": score.total if score is not None else None,
-                "link_evidence": evidence,
-                "linked_at": now,
-            }
-        )
-        if len(assignments) >= 5000:
-            session.execute(statement, assignments)
-            assignments = []
-    if assignments:
-        session.execute(statement, assignments)
-    fresh = {p["id"] for p in new_people}
-    emit_many(session, "person.updated", (pid for pid in joined_people if pid not in fresh), reason="records linked")
+        touched.append(person_id)
+        score = decision.score.total if decision.score is not None else None
+        rows.append((person_id, score, text, linked_at, record_id))
+        if len(rows) >= 20_000:
+            bulk_update_by_id(session, RECORDS, columns, rows)
+            rows = []
+    bulk_update_by_id(session, RECORDS, columns, rows)
+    emit_many(session, "person.updated", (pid for pid in touched if pid not in fresh), reason="records linked")
 
-    profiles = {pid: Profile() for pair in merges for pid in pair}
-    for pid in profiles:
-        for record in by_person.get(pid, []):
-            profiles[pid].add(record)
+
+def _write_merges(session: Session, policy: MatchingPolicy, near: Neighbourhood, merges: list[tuple[str, str]],
+                  actor: str) -> None:  # fmt: skip
+    """Two existing people joined by new evidence: a merge operation with that evidence, undoable."""
     for survivor, absorbed in merges:
-        score = compare(policy, profiles[survivor], profiles[absorbed])
-        merge_people(
-            session,
-            survivor,
-            absorbed,
-            actor=actor,
-            reason="automatic: evidence at or above auto_merge",
-            score=score.total,
-            evidence=score.as_json(),
-        )
-    report.merged = len(merges)
-
-    report.queued = _queue(session, linker, candidates, person_of_root)
-    return report
+        profiles = []
+        for pid in (survivor, absorbed):
+            profile = Profile()
+            for record in near.records_of[pid]:
+                profile.add(record)
+            profiles.append(profile)
+        score = compare(policy, *profiles)
+        merge_people(session, survivor, absorbed, actor=actor, reason="automatic: evidence at or above auto_merge",
+                     score=score.total, evidence=score.as_json())  # fmt: skip
 
 
 def _queue(session: Session, linker: Linker, candidates: Iterable[Any], person_of_root: dict[int, str]) -> int:

@@ -8,7 +8,6 @@ never deleted: graduates and former staff keep their person).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,14 @@ from sqlmodel import Session
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
 from idbroker.config import Settings
+from idbroker.contacts.collect import collect_after_import
 from idbroker.directory.events import emit_many
 from idbroker.directory.models import SourceRecord
 from idbroker.directory.protect import Protector
 from idbroker.linking.service import link_records
 from idbroker.sources.mapping import load_mapping
 from idbroker.sources.models import ImportRun
+from idbroker.sources.parallel import Item, parse_rows
 from idbroker.sources.registry import adapter_for
 from idbroker.sources.report import ImportReport
 from idbroker.sources.rows import ParsedRow, RowParser
@@ -64,9 +65,9 @@ def _location_label(location: str) -> str:
     return Path(location).name
 
 
-def _row_hash(protector: Protector, key: str, raw: dict[str, str], extra: dict[str, str]) -> str:
-    content = json.dumps([key, sorted(raw.items()), sorted(extra.items())], ensure_ascii=False)
-    return protector.keyed_hash(content, purpose="row")[3:]
+def _row_hash(protector: Protector, cells: list[str]) -> str:
+    """A keyed hash of the whole row as read: an unchanged row is recognised without parsing it."""
+    return protector.keyed_hash("\x1f".join(cells), purpose="row")[3:]
 
 
 def _record_values(row: ParsedRow) -> dict[str, Any]:
@@ -133,12 +134,10 @@ def run_import(
             select(RECORDS.c.id, RECORDS.c.key, RECORDS.c.row_hash, RECORDS.c.present).where(RECORDS.c.source == source)
         )
     }
-    parser = RowParser(mapping, protector)
     seen: dict[str, int] = {}
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    to_parse: list[Item] = []
+    placed: list[tuple[int, str, tuple[int, str, bool] | None]] = []  # row number, row hash, known record
     revived: list[int] = []
-    now = utcnow()
     for table_row in table.rows:
         report.counts["read"] += 1
         if progress is not None:
@@ -146,9 +145,7 @@ def run_import(
         values = table_row.values
         if len(values) != columns.width:
             report.skip(
-                label,
-                table_row.number,
-                f"wrong number of columns: {len(values)}, the header has {columns.width}",
+                label, table_row.number, f"wrong number of columns: {len(values)}, the header has {columns.width}"
             )
             continue
         key = columns.key_of(values).strip()
@@ -162,21 +159,29 @@ def run_import(
             report.skip(label, table_row.number, f"key {mapping.key} {key} already in row {seen[key]} of this file")
             continue
         seen[key] = table_row.number
-        raw, extra = columns.fields_of(values), columns.extra_of(values)
-        row_hash = _row_hash(protector, key, raw, extra)
+        row_hash = _row_hash(protector, values)
         known = existing.get(key)
         if known is not None and known[1] == row_hash:
             report.counts["unchanged"] += 1
             if not known[2]:
                 revived.append(known[0])
             continue
-        parsed = parser.parse(key, raw, extra)
+        to_parse.append((key, columns.fields_of(values), columns.extra_of(values)))
+        placed.append((table_row.number, row_hash, known))
+
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    parser = RowParser(mapping, protector)
+    for parsed, (number, row_hash, known) in zip(parse_rows(parser, to_parse), placed, strict=True):
         parsed.row_hash = row_hash
         for aside in parsed.set_aside:
-            report.set_aside(label, table_row.number, aside["field"], aside["reason"])
+            report.set_aside(label, number, aside["field"], aside["reason"])
         record = _record_values(parsed)
         if known is None:
-            record.update(source=source, key=key, present=True, first_seen=now, last_seen=now, import_run_id=run.id)
+            record.update(
+                source=source, key=parsed.key, present=True, first_seen=now, last_seen=now, import_run_id=run.id
+            )
             inserts.append(record)
             report.counts["new"] += 1
         else:
@@ -213,6 +218,7 @@ def run_import(
         touched = [u["rid"] for u in updates]
         report.link = link_records(session, settings=settings, actor=actor, changed=touched).as_dict()
 
+    collect_after_import(session, run, settings)  # contacts (issue 3): claims and primaries of who changed
     run.finished_at = utcnow()
     run.counts = dict(report.counts)
     session.add(run)

@@ -8,11 +8,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from idbroker.config import Settings, get_settings
 from idbroker.db import make_engine
 from idbroker.migrate import head_revision
-from idbroker.web import health
+from idbroker.web import errors as web_errors
+from idbroker.web import health, security
+from idbroker.web.routers import apps_admin, apps_api, demo_app, demo_cas, login, oidc, wecom_callbacks
+from idbroker.web.templates import STATIC_DIR
 
 
 def package_version() -> str:
@@ -48,4 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.schema_head = head_revision()
     app.include_router(health.router)
+    # web foundation (issues 3 and 6): security headers and body limit, error pages, static files, CAS login
+    security.install(app, settings)
+    web_errors.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(login.router)
+    if settings.demo_mode and not settings.cas_server_url:
+        app.include_router(demo_cas.router)  # DEMO ONLY: the development CAS page
+    # apps: OpenID Connect provider, REST API, registry admin API (issue 4)
+    app.include_router(oidc.router)
+    app.include_router(apps_api.router)
+    app.include_router(apps_admin.router)
+    if settings.demo_mode:
+        app.include_router(demo_app.router)  # DEMO ONLY: a relying party showing the claims it received
+    app.include_router(wecom_callbacks.router)  # WeChat Work callbacks (issue 5)
     return app

@@ -199,3 +199,23 @@ def test_an_export_that_would_deactivate_most_records_is_refused(engine: Engine,
         )
     with Session(engine) as session:
         assert set(session.scalars(select(SourceRecord.present))) == {True}
+
+
+def test_a_large_export_parsed_in_worker_processes_imports_the_same(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import idbroker.sources.parallel as parallel
+
+    many = [
+        student(f"11202{n:05d}", name, "男", "2003-01-02", "", "本科", "2022", f"138{n:08d}")
+        for n, name in enumerate(["周杰", "吴磊", "郑凯", "張帥"] * 15)
+    ]
+    path = write_csv(tmp_path / "many.csv", STUDENT_HEADER, many)
+    monkeypatch.setattr(parallel, "PARALLEL_ABOVE", 10)
+    monkeypatch.setattr(parallel, "CHUNK", 7)
+    report = do_import(sqlite_engine, path)
+    assert report.counts["new"] == 60
+    with Session(sqlite_engine) as session:
+        stored = session.execute(select(SourceRecord.key, SourceRecord.name_key, SourceRecord.phone)).all()
+    expected = {(row[0], "张帅" if row[1] == "張帥" else row[1], f"+86{row[8]}") for row in many}
+    assert set(stored) == expected

@@ -1,0 +1,1 @@
+"""Contacts: phones and emails with their provenance, the primary choice, verification and deliveries."""

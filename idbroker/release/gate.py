@@ -1,0 +1,101 @@
+"""The release gate: the one way anything about a person leaves the broker.
+
+`ReleaseGate.release` does, in the caller's transaction, the three things invariant 2 ties together:
+the policy check (only claims the app's policy allows, only with the separate consent it requires, only
+to an enabled app), the pseudonym (the app's sector's, never an internal ID), and the audit record (app,
+person, claims released, purpose, channel). If the audit record cannot be written, the caller's
+transaction fails and nothing is released. ID tokens, userinfo, introspection, the REST API and the
+change feed all call it; nothing else reads a person's claim values (`claims.person_claims`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from idbroker.audit.chain import append as audit
+from idbroker.config import Settings
+from idbroker.directory.queries import resolve_person
+from idbroker.release.claims import OUTPUT_NAMES, person_claims
+from idbroker.release.consent import has_consent
+from idbroker.release.models import App
+from idbroker.release.nicknames import nickname
+from idbroker.release.policies import AppPolicy
+from idbroker.release.pseudonyms import Pseudonyms
+
+CHANNELS = ("id_token", "userinfo", "introspection", "resolve", "lookup", "feed")
+
+
+class ReleaseRefused(PermissionError):
+    """Nothing may be released: `reason` is `app_disabled`, `policy_mismatch` or `consent_required`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Release:
+    """What left the broker: `claims` (with `sub`), and which policy claims they were. `person_id` is for
+    the broker's own bookkeeping (grants, audit) and is never put in a response."""
+
+    person_id: str = field(repr=False)
+    sub: str
+    claims: dict[str, Any]
+    released: tuple[str, ...]
+
+
+class ReleaseGate:
+    def __init__(self, settings: Settings) -> None:
+        self.pseudonyms = Pseudonyms(settings)
+
+    def release(
+        self,
+        session: Session,
+        app: App,
+        policy: AppPolicy,
+        person_id: str,
+        *,
+        wanted: Iterable[str] | None,
+        via: str,
+        former: Mapping[str, str] | None = None,
+    ) -> Release:
+        """Release to `app` the claims of `wanted` (None: all) that its policy allows, about `person_id`.
+
+        `former` names other person IDs whose *own* pseudonyms the app is told too (the change feed's
+        `merged_sub`, for example): output name → person ID.
+        """
+        if via not in CHANNELS:
+            raise ValueError(f"unknown release channel {via!r}")
+        if not app.enabled:
+            raise ReleaseRefused("app_disabled", f"app {app.client_id!r} is disabled")
+        if policy.client_id != app.client_id:
+            raise ReleaseRefused("policy_mismatch", f"policy of {policy.client_id!r} given for {app.client_id!r}")
+        person = resolve_person(session, person_id)
+        if not has_consent(session, person.id, policy):
+            raise ReleaseRefused("consent_required", f"the person has not consented to {app.client_id!r}")
+        allowed = set(policy.claims) if wanted is None else set(policy.claims) & set(wanted)
+        allowed.add("pseudonym")  # every policy holds it: it is how the app knows the person at all
+        sub = self.pseudonyms.canonical(session, app.sector, person.id)
+        real_nickname = policy.nickname_is_real_name and "nickname" in allowed
+        values = person_claims(session, person.id, allowed | ({"name"} if real_nickname else set()))
+        if "nickname" in allowed:
+            real = values.get("name") if real_nickname else None
+            values["nickname"] = real or nickname(app.client_id, sub)
+        values["sub"] = sub
+        permitted = {name for claim in allowed for name in OUTPUT_NAMES[claim]}
+        claims = {name: value for name, value in values.items() if name in permitted}
+        for name, other in (former or {}).items():
+            claims[name] = self.pseudonyms.own(session, app.sector, other)
+        released = tuple(sorted(c for c in allowed if any(name in claims for name in OUTPUT_NAMES[c])))
+        audit(
+            session,
+            actor=f"app:{app.client_id}",
+            action="release",
+            subject=person.id,
+            details={"app": app.client_id, "claims": list(released), "purpose": policy.purpose, "via": via},
+        )
+        return Release(person_id=person.id, sub=sub, claims=claims, released=released)
