@@ -40,6 +40,7 @@ class MassDeactivation(ValueError):
 
 RECORDS = SourceRecord.__table__  # type: ignore[attr-defined]
 WRITE_BATCH = 5000
+LOOKUP_BATCH = 2000  # rows whose stored records are looked up in one query
 COLUMNS = (
     "name",
     "name_key",
@@ -102,6 +103,16 @@ def _announce(session: Session, record_ids: list[int]) -> None:
     emit_many(session, "person.left", sorted(left))
 
 
+def _existing(session: Session, source: str, keys: list[str]) -> dict[str, tuple[int, str, bool]]:
+    """The stored records of these keys: id, row hash, present."""
+    if not keys:
+        return {}
+    query = select(RECORDS.c.id, RECORDS.c.key, RECORDS.c.row_hash, RECORDS.c.present).where(
+        RECORDS.c.source == source, RECORDS.c.key.in_(keys)
+    )
+    return {key: (rid, row_hash, present) for rid, key, row_hash, present in session.execute(query)}
+
+
 def run_import(
     session: Session,
     *,
@@ -128,16 +139,26 @@ def run_import(
     session.flush()
     report.import_run_id = run.id
 
-    existing: dict[str, tuple[int, str, bool]] = {
-        key: (rid, row_hash, present)
-        for rid, key, row_hash, present in session.execute(
-            select(RECORDS.c.id, RECORDS.c.key, RECORDS.c.row_hash, RECORDS.c.present).where(RECORDS.c.source == source)
-        )
-    }
     seen: dict[str, int] = {}
     to_parse: list[Item] = []
     placed: list[tuple[int, str, tuple[int, str, bool] | None]] = []  # row number, row hash, known record
     revived: list[int] = []
+    batch: list[tuple[int, str, list[str]]] = []
+
+    def classify(rows: list[tuple[int, str, list[str]]]) -> None:
+        """Unchanged rows are only counted; new and changed ones are queued for parsing."""
+        known_records = _existing(session, source, [key for _, key, _ in rows])
+        for number, key, values in rows:
+            row_hash = _row_hash(protector, values)
+            known = known_records.get(key)
+            if known is not None and known[1] == row_hash:
+                report.counts["unchanged"] += 1
+                if not known[2]:
+                    revived.append(known[0])
+                continue
+            to_parse.append((key, columns.fields_of(values), columns.extra_of(values)))
+            placed.append((number, row_hash, known))
+
     for table_row in table.rows:
         report.counts["read"] += 1
         if progress is not None:
@@ -159,15 +180,11 @@ def run_import(
             report.skip(label, table_row.number, f"key {mapping.key} {key} already in row {seen[key]} of this file")
             continue
         seen[key] = table_row.number
-        row_hash = _row_hash(protector, values)
-        known = existing.get(key)
-        if known is not None and known[1] == row_hash:
-            report.counts["unchanged"] += 1
-            if not known[2]:
-                revived.append(known[0])
-            continue
-        to_parse.append((key, columns.fields_of(values), columns.extra_of(values)))
-        placed.append((table_row.number, row_hash, known))
+        batch.append((table_row.number, key, values))
+        if len(batch) >= LOOKUP_BATCH:
+            classify(batch)
+            batch = []
+    classify(batch)
 
     now = utcnow()
     inserts: list[dict[str, Any]] = []
@@ -200,8 +217,11 @@ def run_import(
         session.execute(update(RECORDS).where(RECORDS.c.id.in_(revived)).values(present=True, last_seen=now))
     gone: list[int] = []
     if full:
-        gone = [rid for key, (rid, _, present) in existing.items() if present and key not in seen]
-        present_before = sum(1 for _, _, present in existing.values() if present)
+        present_now = session.execute(
+            select(RECORDS.c.id, RECORDS.c.key).where(RECORDS.c.source == source, RECORDS.c.present.is_(True))
+        ).all()
+        gone = [rid for rid, key in present_now if key not in seen]
+        present_before = len(present_now)
         if gone and not allow_mass_deactivation and len(gone) > MASS_DEACTIVATION_SHARE * present_before:
             raise MassDeactivation(
                 f"{label}: this full export would make {len(gone)} of {present_before} {source} records inactive; "

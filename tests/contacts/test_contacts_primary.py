@@ -69,8 +69,12 @@ def test_a_phone_twins_share_is_primary_for_neither_until_one_verifies_it(engine
         engine,
         "student",
         [
-            student("1120200001", "王一", "男", "2002-03-04", national_id(date(2002, 3, 4), 11), "本科", "2020", parent),
-            student("1120200002", "王二", "男", "2002-03-04", national_id(date(2002, 3, 4), 13), "本科", "2020", parent),
+            student(
+                "1120200001", "王一", "男", "2002-03-04", national_id(date(2002, 3, 4), 11), "本科", "2020", parent
+            ),
+            student(
+                "1120200002", "王二", "男", "2002-03-04", national_id(date(2002, 3, 4), 13), "本科", "2020", parent
+            ),
         ],
     )
     one, two = person_of(engine, "1120200001"), person_of(engine, "1120200002")
@@ -87,7 +91,9 @@ def test_a_reimport_never_overwrites_what_the_person_verified(engine: Engine) ->
     import_rows(engine, "student", [row])
     person = person_of(engine, "1120101234")
     verify(engine, person, "13812345678")
-    import_rows(engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13712345678")])
+    import_rows(
+        engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13712345678")]
+    )
     assert phone_of(engine, person) == "+8613812345678"
     with Session(engine) as session:
         assert primary_contacts(session, person).phone_verified
@@ -97,7 +103,9 @@ def test_a_reimport_never_overwrites_what_the_person_verified(engine: Engine) ->
 
 
 def test_the_persons_word_beats_the_helpdesk_which_beats_every_source(engine: Engine) -> None:
-    import_rows(engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13812345678")])
+    import_rows(
+        engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13812345678")]
+    )
     person = person_of(engine, "1120101234")
     with Session(engine) as session:
         correct_contact(session, person, "phone", "13612345678", actor="staff:helpdesk1", reason="called, ticket 42")
@@ -131,7 +139,9 @@ def source_order_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def import_teacher_then_student(engine: Engine) -> str:
     import_rows(engine, "hr", [staff("6120170032", "张帅", "男", "1992-05-17", NID, "13912345678")])
-    import_rows(engine, "student", [student("2120143257", "张帅", "男", "1992-05-17", NID, "硕士", "2014", "13812345678")])
+    import_rows(
+        engine, "student", [student("2120143257", "张帅", "男", "1992-05-17", NID, "硕士", "2014", "13812345678")]
+    )
     return person_of(engine, "6120170032")
 
 
@@ -172,7 +182,9 @@ def test_a_fixed_line_is_never_the_primary_phone(engine: Engine) -> None:
 
 
 def test_choosing_a_verified_value_and_removing_a_stale_one(engine: Engine) -> None:
-    import_rows(engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13812345678")])
+    import_rows(
+        engine, "student", [student("1120101234", "张帅", "男", "1992-05-17", NID, "本科", "2010", "13812345678")]
+    )
     person = person_of(engine, "1120101234")
     verify(engine, person, "13612345678")
     verify(engine, person, "13512345678")

@@ -28,7 +28,9 @@ UNDERGRAD = student("1120201234", "张帅", "男", "2002-03-04", NID, "本科", 
                     college="数学学院")
 
 
-def follow(engine: Engine, userid: str) -> None:
+def follow(engine: Engine, standin: WeComStandIn, userid: str) -> None:
+    """The student follows: the member activates in WeChat Work, which tells the broker by a callback."""
+    standin.follow(userid)
     with TestClient(create_app(get_settings())) as client:
         assert deliver(client, subscribe_xml(userid)).status_code == 200
     run_worker(engine)
@@ -49,7 +51,7 @@ def test_the_master_number_joined_at_import_keeps_the_undergraduate_member_follo
     with Session(engine) as session:
         person = people_by_number(session, "1120201234")[0].id
     userid = member_of(engine, person).userid
-    follow(engine, userid)
+    follow(engine, wecom_api, userid)
 
     graduated = [*UNDERGRAD[:-1], "毕业"]
     master = student("2120243257", "张帅", "男", "2002-03-04", NID, "硕士", "2024", "13912345678",
@@ -77,7 +79,7 @@ def test_merging_two_people_keeps_the_followed_member_and_unmerge_restores_both(
     master = campus_person(engine, "张帅", Role("student", "2120243257", phone="+8613912345678"))
     sync(engine)
     kept, retired = member_of(engine, undergrad).userid, member_of(engine, master).userid
-    follow(engine, kept)
+    follow(engine, wecom_api, kept)
     change_record(engine, "student", "1120201234", status="graduated")  # the bachelor's degree is done
 
     with Session(engine) as session:
