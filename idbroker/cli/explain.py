@@ -9,6 +9,7 @@ from rich.console import Console
 
 from idbroker.audit.chain import append as audit
 from idbroker.cli.running import cli_actor, transaction
+from idbroker.contacts.primary import describe, primary_choices
 from idbroker.linking.explain import describe_evidence, explain
 
 
@@ -25,6 +26,7 @@ def explain_command(
     console = Console()
     with transaction() as session:
         found = explain(session, query)
+        primaries = [line for choice in primary_choices(session, found.person.id).values() for line in describe(choice)]
         audit(
             session,
             actor=cli_actor(),
@@ -69,6 +71,8 @@ def explain_command(
             soft_wrap=True,
             highlight=False,
         )
+    for line in primaries:  # contacts (issue 3): why this phone and this email are primary
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ import typer
 from idbroker.audit.chain import append as audit
 from idbroker.cli.running import cli_actor, progress_bar, transaction
 from idbroker.config import get_settings
+from idbroker.contacts.collect import catch_up
 from idbroker.linking.service import link_records
 
 
@@ -22,6 +23,7 @@ def link_command(
         report = link_records(
             session, settings=settings, actor=cli_actor(), full=full, progress=lambda n: bar.advance(task, n)
         )
+        catch_up(session, settings)  # contacts (issue 3): the values and primaries of the people linked
         audit(session, actor=cli_actor(), action="link.full" if full else "link", details=report.as_dict())
     typer.echo(
         f"linked {report.linked} records ({report.probed} re-examined): {report.new_people} new people, "

@@ -7,6 +7,7 @@ import typer
 from idbroker.cli import (
     apps,
     audit,
+    contacts,
     db,
     demo,
     explain,
@@ -23,7 +24,23 @@ from idbroker.cli import (
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="idbroker: campus identity and privacy broker")
 
-for module in (db, imports, link, explain, review, export, audit, keys, apps, demo, serve, staff, wecom, worker):
+for module in (
+    db,
+    imports,
+    link,
+    explain,
+    review,
+    export,
+    audit,
+    keys,
+    apps,
+    demo,
+    serve,
+    staff,
+    wecom,
+    worker,
+    contacts,
+):
     module.register(app)
 
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
@@ -38,19 +39,30 @@ def _values(row: Any) -> list[tuple[str, str]]:
     return values
 
 
-def collect_people(session: Session, person_ids: Iterable[str], settings: Settings | None = None) -> int:
-    """Bring the record claims of these people up to date, then recompute the primaries it may move.
+def collect_people(
+    session: Session,
+    person_ids: Iterable[str],
+    settings: Settings | None = None,
+    *,
+    recompute_all: bool = False,
+    also_recompute: Iterable[str] = (),
+) -> int:
+    """Bring the record claims of these people up to date, then recompute the primaries that may move: of
+    the people whose claims changed, of anyone else holding a value that changed, and of `also_recompute`
+    (merged and un-merged people) — or of all of them with `recompute_all`.
 
-    Returns the number of claims created, moved or ended.
+    Returns the number of claims created, moved, ended or re-listed.
     """
     ids = sorted(set(person_ids))
     changed = 0
     touched_values: set[tuple[str, str]] = set()
+    touched_people: set[str] = set(also_recompute)
     vacated: set[int] = set()
     for chunk in chunks(ids, CHUNK):
-        changed += _collect_chunk(session, chunk, touched_values, vacated)
-    others = holders_of(session, touched_values) - set(ids) if touched_values else set()
-    recompute(session, [*ids, *sorted(others)], settings or get_settings())
+        changed += _collect_chunk(session, chunk, touched_values, touched_people, vacated)
+    others = holders_of(session, touched_values) if touched_values else set()
+    again = set(ids) if recompute_all else touched_people
+    recompute(session, sorted(again | others), settings or get_settings())
     _drop_empty_points(session, vacated)
     return changed
 
@@ -72,13 +84,21 @@ def _drop_empty_points(session: Session, point_ids: set[int]) -> None:
             session.execute(delete(POINTS).where(POINTS.c.id.in_(doomed)))
 
 
-def _collect_chunk(session: Session, people: list[str], touched: set[tuple[str, str]], vacated: set[int]) -> int:
+def _collect_chunk(
+    session: Session,
+    people: list[str],
+    touched: set[tuple[str, str]],
+    touched_people: set[str],
+    vacated: set[int],
+) -> int:
     now = utcnow()
     records = list(
         session.execute(
             select(
                 RECORDS.c.id,
                 RECORDS.c.person_id,
+                RECORDS.c.source,
+                RECORDS.c.present,
                 RECORDS.c.phone,
                 RECORDS.c.email,
                 RECORDS.c.first_seen,
@@ -90,7 +110,6 @@ def _collect_chunk(session: Session, people: list[str], touched: set[tuple[str, 
         return 0
     by_id = {r.id: r for r in records}
     wanted = {(r.id, kind, value): r for r in records for kind, value in _values(r)}
-
     claims = list(
         session.execute(
             select(
@@ -98,7 +117,10 @@ def _collect_chunk(session: Session, people: list[str], touched: set[tuple[str, 
                 CLAIMS.c.contact_id,
                 CLAIMS.c.source_record_id,
                 CLAIMS.c.current,
+                CLAIMS.c.listed,
+                CLAIMS.c.first_said,
                 CLAIMS.c.last_said,
+                CLAIMS.c.until,
                 POINTS.c.person_id,
                 POINTS.c.kind,
                 POINTS.c.value,
@@ -108,63 +130,48 @@ def _collect_chunk(session: Session, people: list[str], touched: set[tuple[str, 
         )
     )
     collected_before = {c.source_record_id for c in claims}
-    points = {
-        (p.person_id, p.kind, p.value): p.id
-        for p in session.execute(
-            select(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value).where(POINTS.c.person_id.in_(people))
-        )
-    }
-    missing = sorted({(by_id[rid].person_id, kind, value) for rid, kind, value in wanted} - set(points))
-    if missing:
-        rows = [
-            {
-                "person_id": pid,
-                "kind": kind,
-                "value": value,
-                "phone_type": phone_type(value) if kind == "phone" else None,
-                "state": "active",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for pid, kind, value in missing
-        ]
-        for part in chunks(rows, 1000):
-            for point_id, pid, kind, value in session.execute(
-                insert(POINTS).returning(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value), part
-            ):
-                points[(pid, kind, value)] = point_id
+    points = _points_for(session, people, {(by_id[rid].person_id, kind, value) for rid, kind, value in wanted}, now)
 
     updates: list[dict[str, Any]] = []
     seen: set[tuple[int, str, str]] = set()
     for claim in claims:
         key = (claim.source_record_id, claim.kind, claim.value)
+        row = {
+            "cid": claim.id,
+            "contact_id": claim.contact_id,
+            "current": claim.current,
+            "listed": claim.listed,
+            "first_said": claim.first_said,
+            "last_said": claim.last_said,
+            "until": claim.until,
+        }
         record = wanted.get(key)
         if record is None:
             if claim.current:  # the record no longer gives this value: keep it as history
-                updates.append({"cid": claim.id, "contact_id": None, "current": False, "last_said": claim.last_said})
+                updates.append({**row, "current": False, "until": now})
                 touched.add((claim.kind, claim.value))
+                touched_people.add(claim.person_id)
             continue
         seen.add(key)
-        target = points[(record.person_id, claim.kind, claim.value)]
         moved = claim.person_id != record.person_id
-        last_said = max(claim.last_said, record.last_seen)
-        if moved or not claim.current or last_said != claim.last_said:
-            updates.append(
-                {
-                    "cid": claim.id,
-                    "contact_id": target if moved else None,
-                    "current": True,
-                    "last_said": last_said,
-                    "first_said": record.last_seen if not claim.current else None,
-                }
-            )
-            if moved or not claim.current:
-                touched.add((claim.kind, claim.value))
-            if moved:
-                vacated.add(claim.contact_id)
-    _apply_updates(session, updates, now)
+        changed = {
+            "contact_id": points[(record.person_id, claim.kind, claim.value)],
+            "current": True,
+            "listed": bool(record.present),
+            "first_said": claim.first_said if claim.current else record.last_seen,
+            "last_said": max(claim.last_said, record.last_seen),
+            "until": None,
+        }
+        if any(row[name] != value for name, value in changed.items()):
+            updates.append({**row, **changed})
+        if moved or not claim.current or claim.listed != bool(record.present):
+            touched.add((claim.kind, claim.value))
+            touched_people.update({claim.person_id, record.person_id})
+        if moved:
+            vacated.add(claim.contact_id)
+    if updates:
+        session.execute(update(CLAIMS).where(CLAIMS.c.id == bindparam("cid")), updates)
 
-    sources = dict(session.execute(select(RECORDS.c.id, RECORDS.c.source).where(RECORDS.c.id.in_(list(by_id)))).all())
     inserts = []
     for (rid, kind, value), record in wanted.items():
         if (rid, kind, value) in seen:
@@ -175,54 +182,99 @@ def _collect_chunk(session: Session, people: list[str], touched: set[tuple[str, 
         inserts.append(
             {
                 "contact_id": points[(record.person_id, kind, value)],
-                "source": sources[rid],
+                "source": record.source,
                 "source_record_id": rid,
                 "current": True,
+                "listed": bool(record.present),
                 "first_said": since,
                 "last_said": record.last_seen,
                 "until": None,
             }
         )
         touched.add((kind, value))
+        touched_people.add(record.person_id)
     for part in chunks(inserts, 1000):
         session.execute(insert(CLAIMS), part)
     return len(updates) + len(inserts)
 
 
-def _apply_updates(session: Session, updates: list[dict[str, Any]], now: Any) -> None:
-    for update_ in updates:
-        values: dict[str, Any] = {"current": update_["current"], "last_said": update_["last_said"]}
-        values["until"] = None if update_["current"] else now
-        if update_["contact_id"] is not None:
-            values["contact_id"] = update_["contact_id"]
-        if update_.get("first_said") is not None:
-            values["first_said"] = update_["first_said"]
-        session.execute(update(CLAIMS).where(CLAIMS.c.id == update_["cid"]).values(**values))
+def _points_for(
+    session: Session, people: list[str], needed: set[tuple[str, str, str]], now: Any
+) -> dict[tuple[str, str, str], int]:
+    """The ids of the points (person, kind, value) of these people, the missing ones made."""
+    points = {
+        (p.person_id, p.kind, p.value): p.id
+        for p in session.execute(
+            select(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value).where(POINTS.c.person_id.in_(people))
+        )
+    }
+    rows = [
+        {
+            "person_id": pid,
+            "kind": kind,
+            "value": value,
+            "phone_type": phone_type(value) if kind == "phone" else None,
+            "state": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for pid, kind, value in sorted(needed - set(points))
+    ]
+    for part in chunks(rows, 1000):
+        for point_id, pid, kind, value in session.execute(
+            insert(POINTS).returning(POINTS.c.id, POINTS.c.person_id, POINTS.c.kind, POINTS.c.value), part
+        ):
+            points[(pid, kind, value)] = point_id
+    return points
 
 
-def _event_people(session: Session, after: int) -> tuple[set[str], int]:
+def _event_people(session: Session, after: int) -> tuple[set[str], set[str], int]:
+    """The people named by events after `after`, those of merges and un-merges, and the last event id."""
     people: set[str] = set()
+    regrouped: set[str] = set()
     last = after
     while True:
         rows = list(
             session.execute(
-                select(DirectoryEvent.id, DirectoryEvent.person_id, DirectoryEvent.other_person_id)  # type: ignore[call-overload]
+                select(DirectoryEvent.id, DirectoryEvent.kind, DirectoryEvent.person_id, DirectoryEvent.other_person_id)  # type: ignore[call-overload]
                 .where(DirectoryEvent.id > last)
                 .order_by(DirectoryEvent.id)
                 .limit(10_000)
             )
         )
         if not rows:
-            return people, last
-        for event_id, person_id, other in rows:
-            people.add(person_id)
-            if other:
-                people.add(other)
+            return people, regrouped, last
+        for event_id, kind, person_id, other in rows:
+            named = {person_id, other} - {None}
+            people |= named
+            if kind in ("person.merged", "person.unmerged"):
+                regrouped |= named
             last = event_id
+
+
+PENDING = "contacts.catch_up_pending"
+
+
+def catch_up_before_commit(session: Session) -> None:
+    """Collect once, just before this transaction commits (a merge or un-merge changed people): many merges
+    in one linking run cost one catch-up, and no caller can forget it."""
+    session.info[PENDING] = True
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _before_commit(session: Session) -> None:
+    if session.info.pop(PENDING, False):
+        catch_up(session)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def catch_up(session: Session, settings: Settings | None = None) -> int:
     """Collect the people of every directory event since the last catch-up (in the caller's transaction)."""
+    session.info.pop(PENDING, None)
     cursor = session.execute(
         select(ContactCursor).where(ContactCursor.id == 1).with_for_update()  # type: ignore[arg-type]
     ).scalar_one_or_none()
@@ -230,13 +282,13 @@ def catch_up(session: Session, settings: Settings | None = None) -> int:
         cursor = ContactCursor(id=1, event_id=0)
         session.add(cursor)
         session.flush()
-    people, last = _event_people(session, cursor.event_id)
+    people, regrouped, last = _event_people(session, cursor.event_id)
     if last != cursor.event_id:
         cursor.event_id = last
         session.add(cursor)
     if not people:
         return 0
-    collect_people(session, people, settings)
+    collect_people(session, people, settings, also_recompute=regrouped)
     return len(people)
 
 

@@ -59,6 +59,7 @@ class ContactClaim(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=64)  # self_service / helpdesk: who said it
     reason: str | None = Field(default=None, max_length=255)  # helpdesk: why
     current: bool = True  # the source still says so
+    listed: bool = True  # a record's claim: the record was in its source's latest export when last collected
     first_said: datetime = Field(default_factory=utcnow)
     last_said: datetime = Field(default_factory=utcnow)
     until: datetime | None = None  # when it stopped saying so
@@ -117,6 +118,9 @@ class UpdateLink(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     delivery_id: int | None = Field(default=None, foreign_key="message_delivery.id")
+    # Using the link starts a short session for the contact pages only (its cookie value kept as a hash).
+    session_hash: str | None = Field(default=None, max_length=64, unique=True)
+    session_expires_at: datetime | None = None
 
 
 class MessageDelivery(SQLModel, table=True):

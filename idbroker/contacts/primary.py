@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
@@ -64,20 +64,21 @@ class Candidate:
     shared: bool
     source_rank: dict[str, int]
 
-    @property
-    def best_source(self) -> str | None:
-        listed = [c.source for c in self.view.claims if c.current]
-        return min(listed, key=lambda s: self.source_rank.get(s, len(self.source_rank))) if listed else None
-
-    @property
-    def freshest(self) -> datetime | None:
-        return max((c.first_said for c in self.view.claims if c.current), default=None)
-
-    @property
-    def listed(self) -> bool:
-        return any(c.listed for c in self.view.claims)
+    def __post_init__(self) -> None:
+        current = [c for c in self.view.claims if c.current]
+        sources = [c.source for c in current]
+        unranked = len(self.source_rank)
+        self.best_source = min(sources, key=lambda s: self.source_rank.get(s, unranked)) if sources else None
+        self.freshest = max((c.first_said for c in current), default=None)
+        self.listed = any(c.listed for c in self.view.claims)
+        self._keys: dict[str, tuple[Any, ...]] = {}
 
     def key(self, rule: str) -> tuple[Any, ...]:
+        if rule not in self._keys:
+            self._keys[rule] = self._key(rule)
+        return self._keys[rule]
+
+    def _key(self, rule: str) -> tuple[Any, ...]:
         """Bigger is better."""
         view = self.view
         if rule == "verified_by_person":
@@ -163,24 +164,39 @@ def choose(policy: ContactsPolicy, kind: str, candidates: list[Candidate]) -> Ch
 
 
 def _holders(session: Session, values: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-    """Who holds each value with a live point: (kind, value) → person IDs (as stored, not resolved)."""
-    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
-    by_value = sorted({value for _, value in values})
-    for chunk in chunks(by_value):
-        rows = session.execute(
-            select(POINTS.c.person_id, POINTS.c.kind, POINTS.c.value)
-            .where(POINTS.c.value.in_(chunk), POINTS.c.state == "active")
-            .where(
-                or_(
-                    POINTS.c.verified_at.is_not(None),
-                    POINTS.c.confirmed_at.is_not(None),
-                    POINTS.c.id.in_(select(CLAIMS.c.contact_id).where(CLAIMS.c.current)),
-                )
+    """Who holds each value with a live point: (kind, value) → person IDs (as stored, not resolved).
+
+    One indexed lookup per kind and 1,000 values; the claims are read only for values two IDs hold.
+    """
+    points: dict[tuple[str, str], list[tuple[int, str, bool]]] = defaultdict(list)
+    for kind in KINDS:
+        wanted = sorted(value for k, value in values if k == kind)
+        for chunk in chunks(wanted):
+            rows = session.execute(
+                select(
+                    POINTS.c.id, POINTS.c.person_id, POINTS.c.value, POINTS.c.verified_at, POINTS.c.confirmed_at
+                ).where(POINTS.c.kind == kind, POINTS.c.value.in_(chunk), POINTS.c.state == "active")
             )
+            for point_id, person_id, value, verified_at, confirmed_at in rows:
+                points[(kind, value)].append((point_id, person_id, bool(verified_at or confirmed_at)))
+    unsure = [
+        pid
+        for found in points.values()
+        if len({p for _, p, _ in found}) > 1
+        for pid, _, vouched in found
+        if not vouched
+    ]
+    said: set[int] = set()
+    for chunk in chunks(unsure):
+        said.update(
+            session.scalars(select(CLAIMS.c.contact_id).where(CLAIMS.c.contact_id.in_(chunk), CLAIMS.c.current))
         )
-        for person_id, kind, value in rows:
-            if (kind, value) in values:
-                holders[(kind, value)].add(person_id)
+    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for key, found in points.items():
+        several = len({p for _, p, _ in found}) > 1
+        for point_id, person_id, vouched in found:
+            if not several or vouched or point_id in said:
+                holders[key].add(person_id)
     return holders
 
 
@@ -195,6 +211,7 @@ def holders_of(session: Session, values: Iterable[tuple[str, str]]) -> set[str]:
 def recompute(session: Session, person_ids: Iterable[str], settings: Settings | None = None) -> list[Choice]:
     """Choose again the primary phone and email of these people and store the choices."""
     policy = contacts_policy(settings or get_settings())
+    session.flush()
     ids = list(dict.fromkeys(person_ids))
     choices: list[Choice] = []
     for chunk in chunks(ids):
@@ -258,11 +275,13 @@ def primary_contacts(session: Session, person_id: str) -> Primary:
 
 
 def primary_choices(session: Session, person_id: str) -> dict[str, PrimaryChoice]:
+    """The stored choices of a person (phone first), with their explanations."""
     person = resolve_person(session, person_id)
-    return {
+    found = {
         choice.kind: choice
         for choice in session.scalars(select(PrimaryChoice).where(PrimaryChoice.person_id == person.id))  # type: ignore[arg-type]
     }
+    return {kind: found[kind] for kind in KINDS if kind in found}
 
 
 def describe(choice: PrimaryChoice) -> list[str]:

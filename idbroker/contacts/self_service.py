@@ -7,6 +7,7 @@ verifies it again; their own claim on it ends. Both recompute the primary choice
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
@@ -14,7 +15,7 @@ from idbroker.clock import utcnow
 from idbroker.config import Settings
 from idbroker.contacts.errors import ContactRefused
 from idbroker.contacts.primary import holders_of, recompute
-from idbroker.contacts.provenance import ContactView, contacts_of, unsay
+from idbroker.contacts.provenance import POINTS, ContactView, contacts_of, unsay
 from idbroker.directory.queries import resolve_person
 
 
@@ -34,11 +35,11 @@ def choose_primary(session: Session, settings: Settings, person_id: str, contact
         raise ContactRefused("contact_not_verified", "verify this value before making it your primary one")
     person = resolve_person(session, person_id)
     now = utcnow()
-    for point in view.points:
-        if point.state == "active":
-            point.chosen_at, point.updated_at = now, now
-            session.add(point)
-    session.flush()
+    session.execute(
+        update(POINTS)
+        .where(POINTS.c.id.in_(view.point_ids), POINTS.c.state == "active")
+        .values(chosen_at=now, updated_at=now)
+    )
     recompute(session, [person.id], settings)
     audit(
         session,
@@ -59,10 +60,12 @@ def remove_contact(
         return view
     now = utcnow()
     actor = actor or f"person:{person.id}"
-    for point in view.points:
-        point.state, point.removed_at, point.removed_by, point.updated_at = "removed", now, actor, now
-        session.add(point)
-    unsay(session, [p.id for p in view.points if p.id is not None], "self_service")
+    session.execute(
+        update(POINTS)
+        .where(POINTS.c.id.in_(view.point_ids))
+        .values(state="removed", removed_at=now, removed_by=actor[:64], updated_at=now)
+    )
+    unsay(session, view.point_ids, "self_service")
     session.flush()
     others = holders_of(session, [(view.kind, view.value)])
     recompute(session, [person.id, *sorted(others - {person.id})], settings)

@@ -111,10 +111,15 @@ def check_update_link(session: Session, token: str, settings: Settings | None = 
     return link
 
 
-def use_update_link(session: Session, token: str, settings: Settings | None = None) -> str:
-    """Spend the link; the person it is bound to (as they are today) is returned for the sign-in."""
+def use_update_link(session: Session, token: str, settings: Settings | None = None) -> tuple[str, str]:
+    """Spend the link: (the person it is bound to, as they are today; the value of their short update session)."""
+    settings = settings or get_settings()
     link = check_update_link(session, token, settings)
-    link.used_at = utcnow()
+    now = utcnow()
+    value = new_link_token()
+    link.used_at = now
+    link.session_hash = token_hash(Protector.from_settings(settings), value, "update_session")
+    link.session_expires_at = now + timedelta(minutes=contacts_policy(settings).update_link.minutes)
     session.add(link)
     person = resolve_person(session, link.person_id)
     audit(
@@ -124,4 +129,22 @@ def use_update_link(session: Session, token: str, settings: Settings | None = No
         subject=person.id,
         details={"link": link.id},
     )
-    return person.id
+    return person.id, value
+
+
+def update_session_person(session: Session, value: str | None, settings: Settings | None = None) -> str | None:
+    """The person an update session (started by a used link) belongs to, while it lasts; else None."""
+    if not value or len(value) > 128:
+        return None
+    digest = token_hash(Protector.from_settings(settings or get_settings()), value, "update_session")
+    link = session.scalars(select(UpdateLink).where(UpdateLink.session_hash == digest)).first()  # type: ignore[arg-type]
+    if link is None or link.session_expires_at is None or utcnow() >= link.session_expires_at:
+        return None
+    return resolve_person(session, link.person_id).id
+
+
+def end_update_session(session: Session, value: str | None, settings: Settings | None = None) -> None:
+    if not value or len(value) > 128:
+        return
+    digest = token_hash(Protector.from_settings(settings or get_settings()), value, "update_session")
+    session.execute(update(LINKS).where(LINKS.c.session_hash == digest).values(session_expires_at=utcnow()))

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
-from idbroker.contacts.collect import catch_up
+from idbroker.contacts.collect import catch_up_before_commit
 from idbroker.directory.events import emit
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.directory.queries import resolve_person
@@ -75,7 +75,7 @@ def merge_people(
         session.add(candidate)
     session.flush()
     emit(session, "person.merged", survivor.id, other=absorbed.id, operation=operation.id)
-    catch_up(session)  # contacts (issue 3): the survivor's values and primaries
+    catch_up_before_commit(session)  # contacts (issue 3): the survivor's values and primaries
     audit(
         session,
         actor=actor,
@@ -129,7 +129,7 @@ def unmerge(session: Session, operation_id: int, *, actor: str, reason: str) -> 
     merge.undone_by = operation.id
     session.add(merge)
     emit(session, "person.unmerged", absorbed.id, other=merge.survivor_id, operation=operation.id)
-    catch_up(session)  # contacts (issue 3): each person's values and primaries again
+    catch_up_before_commit(session)  # contacts (issue 3): each person's values and primaries again
     audit(
         session,
         actor=actor,

@@ -11,10 +11,9 @@ from sqlmodel import Session
 
 from idbroker.oidc.provider import Provider
 from idbroker.oidc.rfc6749.errors import OAuthError
-from idbroker.oidc.rfc6749.tokens import Unusable, find_token, live_grant
+from idbroker.oidc.rfc6749.tokens import Unusable, find_access
 from idbroker.release.claims import claims_for_scopes
 from idbroker.release.gate import ReleaseRefused
-from idbroker.release.models import App
 from idbroker.release.policies import policy_for
 
 
@@ -39,20 +38,17 @@ def bearer_token(authorization: str | None, form: Mapping[str, str] | None = Non
 
 
 def userinfo(session: Session, provider: Provider, token_value: str) -> dict[str, Any]:
-    token = find_token(session, token_value)
     try:
-        grant = live_grant(session, token, kind="access")
+        bearer = find_access(session, token_value)
     except Unusable:
         raise InvalidToken() from None
-    if grant is None or token is None:
+    if bearer.grant is None:
         raise InvalidToken("this token stands for an app, not a person")
-    app = session.get(App, token.client_id)
-    if app is None or not app.enabled:
-        raise InvalidToken()
-    policy = policy_for(provider.settings.policies_dir, app.client_id)
+    policy = policy_for(provider.settings.policies_dir, bearer.app.client_id)
+    wanted = claims_for_scopes(bearer.token.scope.split())
     try:
         release = provider.gate.release(
-            session, app, policy, grant.person_id, wanted=claims_for_scopes(token.scope.split()), via="userinfo"
+            session, bearer.app, policy, bearer.grant.person_id, wanted=wanted, via="userinfo"
         )
     except ReleaseRefused as exc:
         raise InvalidToken(f"nothing can be released to this app now: {exc.reason}") from None

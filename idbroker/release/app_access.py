@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from idbroker.oidc.rfc6749.tokens import Unusable, find_token, live_grant
+from idbroker.oidc.rfc6749.tokens import Unusable, find_access
 from idbroker.release.models import App
 
 
@@ -13,14 +13,10 @@ class NotAnApp(PermissionError):
 
 
 def app_of_token(session: Session, token_value: str) -> App:
-    token = find_token(session, token_value)
     try:
-        grant = live_grant(session, token, kind="access")
+        bearer = find_access(session, token_value)
     except Unusable:
-        raise NotAnApp("the access token is invalid, expired or revoked") from None
-    if grant is not None or token is None:
+        raise NotAnApp("the access token is invalid, expired or revoked, or its app is disabled") from None
+    if bearer.grant is not None or bearer.token.grant_id is not None:
         raise NotAnApp("this token stands for a person: use a client-credentials token")
-    app = session.get(App, token.client_id)
-    if app is None or not app.enabled:
-        raise NotAnApp("the app is disabled")
-    return app
+    return bearer.app

@@ -9,6 +9,7 @@ app may look a person up by a number it already holds. It is validated at load b
 from __future__ import annotations
 
 import hashlib
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -96,14 +97,25 @@ def load_app_policy(path: Path) -> AppPolicy:
     return load_policy(path, AppPolicy, context={"client_id": path.stem})
 
 
+STAT_SECONDS = 1.0  # a changed policy file is noticed within this long
+_checked: dict[Path, tuple[float, AppPolicy]] = {}
+
+
 def policy_for(policies_dir: Path, client_id: str) -> AppPolicy:
-    """The current policy of an app, read again only when its file changed."""
+    """The current policy of an app, read again only when its file changed (looked at once a second)."""
     path = policy_path(policies_dir, client_id)
+    now = time.monotonic()
+    seen = _checked.get(path)
+    if seen is not None and now - seen[0] < STAT_SECONDS:
+        return seen[1]
     try:
         stat = path.stat()
     except OSError:
+        _checked.pop(path, None)
         raise PolicyError(path, None, f"app {client_id!r} has no release policy: write {path}") from None
-    return _cached(path, stat.st_mtime_ns, stat.st_size)
+    policy = _cached(path, stat.st_mtime_ns, stat.st_size)
+    _checked[path] = (now, policy)
+    return policy
 
 
 @lru_cache(maxsize=512)

@@ -15,7 +15,19 @@ from idbroker.db import make_engine
 from idbroker.migrate import head_revision
 from idbroker.web import errors as web_errors
 from idbroker.web import health, security
-from idbroker.web.routers import apps_admin, apps_api, demo_app, demo_cas, login, oidc, wecom_callbacks
+from idbroker.web.routers import (
+    apps_admin,
+    apps_api,
+    demo_app,
+    demo_cas,
+    helpdesk,
+    login,
+    me,
+    me_privacy,
+    oidc,
+    privacy,
+    wecom_callbacks,
+)
 from idbroker.web.templates import STATIC_DIR
 
 
@@ -57,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web_errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
+    app.include_router(me.router)  # self-service contacts, their JSON API, gateway reports (issue 3)
     if settings.demo_mode and not settings.cas_server_url:
         app.include_router(demo_cas.router)  # DEMO ONLY: the development CAS page
     # apps: OpenID Connect provider, REST API, registry admin API (issue 4)
@@ -66,4 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.demo_mode:
         app.include_router(demo_app.router)  # DEMO ONLY: a relying party showing the claims it received
     app.include_router(wecom_callbacks.router)  # WeChat Work callbacks (issue 5)
+    # staff consoles and the person's privacy pages (issue 6)
+    app.include_router(helpdesk.router)
+    app.include_router(privacy.router)
+    app.include_router(me_privacy.router)
     return app

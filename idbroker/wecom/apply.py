@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
@@ -52,6 +52,21 @@ CONFLICT_FIELDS = {
     errors.EMAIL_EXISTS: ("email", "taken"),
     errors.BAD_MOBILE: ("mobile", "invalid"),
     errors.BAD_EMAIL: ("email", "invalid"),
+}
+_NEW_MEMBER = {  # a member row whose userid is reserved, nothing pushed yet
+    "in_corp": False,
+    "pending_job": None,
+    "name": None,
+    "departments": [],
+    "mobile_hash": None,
+    "email_hash": None,
+    "enabled": True,
+    "retired": False,
+    "inactive_since": None,
+    "followed": False,
+    "follow_changed_at": None,
+    "invited_at": None,
+    "pushed_at": None,
 }
 RESULTS = {CREATE: "created", UPDATE: "updated", RETIRE: "retired", DISABLE: "disabled"}
 
@@ -112,16 +127,21 @@ class Applier:
         return self.report
 
     def _marks(self, plan: Plan) -> None:
+        """Record what needs no call — new members' userids, grace periods, retirements — in one transaction."""
         if not plan.marks:
             return
-        with Session(self.engine, expire_on_commit=False) as session:
+        now = utcnow()
+        new = [
+            {**_NEW_MEMBER, "userid": mark.userid, "person_id": mark.owner, "created_at": now}
+            for mark in plan.marks
+            if mark.new
+        ]
+        with Session(self.engine) as session:
+            for start in range(0, len(new), 5000):
+                session.execute(insert(MEMBERS), new[start : start + 5000])
             for mark in plan.marks:
-                member = session.get(WeComMember, mark.userid)
-                if member is None:
-                    member = WeComMember(userid=mark.userid, person_id=mark.owner)
-                for name, value in mark.values.items():
-                    setattr(member, name, value)
-                session.add(member)
+                if mark.values:
+                    session.execute(update(MEMBERS).where(MEMBERS.c.userid == mark.userid).values(**mark.values))
             session.commit()
 
     # --- departments ----------------------------------------------------------------------------------
@@ -303,32 +323,43 @@ class Applier:
                     return
 
     def _finish_batch(self, jobid: str, results: list[dict[str, Any]]) -> None:
+        """Record a finished job: its members are in the corp, but for those it reports (or leaves out) as failed."""
         codes = {str(item.get("userid", "")).lower(): int(item.get("errcode", 0)) for item in results}
         now = utcnow()
         with Session(self.engine) as session:
-            members = list(session.scalars(select(WeComMember).where(WeComMember.pending_job == jobid)))  # type: ignore[arg-type]
-            for member in members:
-                code = codes.get(member.userid.lower())
-                member.pending_job = None
-                if code == 0:
-                    member.in_corp, member.pushed_at = True, now
-                    self.report.counts["created"] += 1
-                    continue
+            pending = session.execute(
+                select(MEMBERS.c.userid, MEMBERS.c.person_id, MEMBERS.c.mobile_hash, MEMBERS.c.email_hash).where(
+                    MEMBERS.c.pending_job == jobid
+                )
+            ).all()
+            failed = [row for row in pending if codes.get(row.userid.lower()) != 0]
+            for row in failed:
+                code = codes.get(row.userid.lower())
                 if code in CONFLICT_FIELDS:
                     name, reason = CONFLICT_FIELDS[code]
-                    hashed = member.mobile_hash if name == "mobile" else member.email_hash
-                    _report_conflict_row(session, member.userid, member.person_id, name, reason, hashed)
+                    hashed = row.mobile_hash if name == "mobile" else row.email_hash
+                    _report_conflict_row(session, row.userid, row.person_id, name, reason, hashed)
                     self.report.counts[f"conflict_{name}"] += 1
-                self.report.counts["batch_failed"] += 1
-                member.in_corp, member.name, member.departments = False, None, []
-                member.mobile_hash = member.email_hash = None
+                session.execute(
+                    update(MEMBERS)
+                    .where(MEMBERS.c.userid == row.userid)
+                    .values(
+                        pending_job=None, in_corp=False, name=None, departments=[], mobile_hash=None, email_hash=None
+                    )
+                )
+            session.execute(
+                update(MEMBERS)
+                .where(MEMBERS.c.pending_job == jobid)
+                .values(pending_job=None, in_corp=True, pushed_at=now)
+            )
             batch = session.get(WeComBatch, jobid)
             if batch is not None:
-                batch.state, batch.finished_at = "done", now
-                batch.failures = sum(1 for code in codes.values() if code != 0)
-            session.add_all(members)
+                batch.state, batch.finished_at, batch.failures = "done", now, len(failed)
+                session.add(batch)
             session.commit()
-        self.progress(len(members))
+        self.report.counts["created"] += len(pending) - len(failed)
+        self.report.counts["batch_failed"] += len(failed)
+        self.progress(len(pending))
 
     def _lose_batch(self, jobid: str, exc: WeComError) -> None:
         log.warning(

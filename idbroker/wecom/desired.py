@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
 import phonenumbers
@@ -69,7 +68,6 @@ class _Record:
     last_seen: datetime
 
 
-@lru_cache(maxsize=65_536)
 def wecom_mobile(e164: str | None) -> str | None:
     """A mobile number as WeChat Work writes it ("+86 13800000000"); None for anything but a mobile."""
     if not e164:
@@ -80,6 +78,8 @@ def wecom_mobile(e164: str | None) -> str | None:
         return None
     if phone is None or phone.kind != "mobile":
         return None
+    if phone.e164.startswith("+86"):
+        return f"+86 {phone.e164[3:]}"
     parsed = phonenumbers.parse(phone.e164)
     return f"+{parsed.country_code} {phonenumbers.national_significant_number(parsed)}"
 

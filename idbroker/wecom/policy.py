@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from idbroker.policy import load_policy
 
@@ -59,10 +59,11 @@ class WeComPolicy(BaseModel):
     departments: list[Department] = Field(default_factory=list)
     placement: dict[str, dict[str, int]]
 
-    @model_validator(mode="after")
-    def _consistent(self) -> WeComPolicy:
+    @field_validator("departments")
+    @classmethod
+    def _tree(cls, departments: list[Department]) -> list[Department]:
         known: dict[int, Department] = {}
-        for department in self.departments:
+        for department in departments:
             if department.id in known:
                 raise ValueError(f"department {department.id} is listed twice")
             if department.parent != ROOT_DEPARTMENT and department.parent not in known:
@@ -73,16 +74,21 @@ class WeComPolicy(BaseModel):
             known[department.id] = department
             if _depth(department, known) > MAX_DEPARTMENT_LEVELS:
                 raise ValueError(f"department {department.id} is deeper than {MAX_DEPARTMENT_LEVELS} levels")
-        siblings = {(d.parent, d.name) for d in self.departments}
-        if len(siblings) != len(self.departments):
+        if len({(d.parent, d.name) for d in departments}) != len(departments):
             raise ValueError("two departments under one parent have the same name")
-        for role, orgs in self.placement.items():
+        return departments
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, placement: dict[str, dict[str, int]], info: ValidationInfo) -> dict[str, dict[str, int]]:
+        known = {d.id for d in info.data.get("departments", [])}
+        for role, orgs in placement.items():
             if ANY_ORG not in orgs:
                 raise ValueError(f"placement.{role} needs a `{ANY_ORG!r}` entry for any other 学院/部门")
             for org, department_id in orgs.items():
                 if department_id != ROOT_DEPARTMENT and department_id not in known:
                     raise ValueError(f"placement.{role}.{org}: department {department_id} is not listed")
-        return self
+        return placement
 
     def department_of(self, role: str, org: str | None) -> int | None:
         """Where a role held in a 学院/部门 is placed; None for a role the policy does not place."""

@@ -95,6 +95,7 @@ def upgrade() -> None:
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
         sa.Column("current", sa.Boolean(), nullable=False),
+        sa.Column("listed", sa.Boolean(), nullable=False),
         sa.Column("first_said", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("last_said", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -141,6 +142,8 @@ def upgrade() -> None:
         sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("delivery_id", sa.Integer(), nullable=True),
+        sa.Column("session_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("session_expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["message_delivery.id"],
@@ -150,6 +153,7 @@ def upgrade() -> None:
             ["person.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("session_hash"),
         sa.UniqueConstraint("token_hash"),
     )
     op.create_index(op.f("ix_update_link_person_id"), "update_link", ["person_id"], unique=False)

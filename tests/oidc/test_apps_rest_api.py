@@ -60,7 +60,9 @@ def test_resolve_one_and_many(engine: Engine, campus: Campus, make_app: MakeApp,
     assert "1120101234" not in many.text
 
     limit = [li] * 1000
-    assert web_client.post("/api/apps/v1/people/resolve", json={"pseudonyms": limit}, headers=headers).status_code == 200
+    assert (
+        web_client.post("/api/apps/v1/people/resolve", json={"pseudonyms": limit}, headers=headers).status_code == 200
+    )
     too_many = web_client.post("/api/apps/v1/people/resolve", json={"pseudonyms": [li] * 1001}, headers=headers)
     assert too_many.status_code == 422
 
@@ -71,7 +73,9 @@ def test_resolve_one_and_many(engine: Engine, campus: Campus, make_app: MakeApp,
     assert merged["sub"] == li
 
 
-def test_lookup_by_number_only_when_allowed(sqlite_engine: Engine, campus: Campus, make_app: MakeApp, web_client: Any) -> None:
+def test_lookup_by_number_only_when_allowed(
+    sqlite_engine: Engine, campus: Campus, make_app: MakeApp, web_client: Any
+) -> None:
     _lib, lib_secret = make_app("library", claims=("pseudonym", "nickname"), lookup_by_number=True)
     _bus, bus_secret = make_app("bus", claims=("pseudonym", "nickname"))
     library = bearer(app_token(web_client, "library", lib_secret))
@@ -83,7 +87,10 @@ def test_lookup_by_number_only_when_allowed(sqlite_engine: Engine, campus: Campu
     refused = web_client.get("/api/apps/v1/people/by-number/1120150001", headers=bus)
     assert refused.status_code == 403 and "does not allow" in refused.json()["detail"]
     with Session(sqlite_engine) as session:
-        lookups = [json.loads(e.details)["via"] for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "release"))]
+        lookups = [
+            json.loads(e.details)["via"]
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "release"))
+        ]
     assert lookups == ["lookup"]
 
 

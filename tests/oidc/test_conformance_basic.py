@@ -188,7 +188,13 @@ def test_code_reuse_is_refused_and_revokes_its_tokens(rp: Any) -> None:
 
 @pytest.mark.parametrize(
     "redirect_uri",
-    [CALLBACK + "/", CALLBACK + "?x=1", CALLBACK.upper(), "https://evil.example/callback", CALLBACK.replace("https", "http")],
+    [
+        CALLBACK + "/",
+        CALLBACK + "?x=1",
+        CALLBACK.upper(),
+        "https://evil.example/callback",
+        CALLBACK.replace("https", "http"),
+    ],
 )
 def test_an_unregistered_redirect_uri_is_never_redirected_to(rp: Any, redirect_uri: str) -> None:
     response = rp.get("/oidc/authorize", params=authorize_query("rp1", redirect_uri=redirect_uri))

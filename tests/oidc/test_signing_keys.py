@@ -116,8 +116,10 @@ def test_alg_none_and_key_confusion_are_refused(rp: Any) -> None:
     from cryptography.hazmat.primitives import serialization
     from joserfc.jwk import RSAKey
 
-    pem = RSAKey.import_key(public_jwk).get_op_key("verify").public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = (
+        RSAKey.import_key(public_jwk)
+        .get_op_key("verify")
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     unsigned = forged({"alg": "none", "kid": kid}, claims, None)
     confused = forged({"alg": "HS256", "kid": kid}, claims, pem)  # HMAC "signed" with our public key

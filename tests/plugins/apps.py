@@ -33,6 +33,7 @@ from standins.cas_server import DEFAULT_PASSWORD, CasStandIn
 
 from idbroker.config import get_settings
 from idbroker.directory.queries import people_by_number
+from idbroker.release import policies as policies_module
 from idbroker.release import registry
 from idbroker.release.models import App
 from idbroker.sources.importer import run_import
@@ -97,6 +98,7 @@ def write_policy(policies: Path, client_id: str, **fields: Any) -> Path:
     body = {"client_id": client_id, "purpose": fields.pop("purpose", "测试应用：登录"), **fields}
     path = policies / "apps" / f"{client_id}.yaml"
     path.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    policies_module._checked.pop(path, None)  # read it again now, not within the next second
     return path
 
 

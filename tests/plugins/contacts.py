@@ -129,7 +129,7 @@ def _start_smtp(*, tls: bool) -> Iterator[SmtpServer]:
                 SMTP_USER.encode(),
                 SMTP_PASSWORD.encode(),
             )
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         options = {
             "tls_context": context,
@@ -204,6 +204,7 @@ def kannel_env(gateway: kannel_service.Kannel) -> dict[str, str]:
 @pytest.fixture
 def use_kannel(kannel: kannel_service.Kannel, monkeypatch: pytest.MonkeyPatch) -> kannel_service.Kannel:
     _set(monkeypatch, **kannel_env(kannel))
+    kannel.forget()
     return kannel
 
 

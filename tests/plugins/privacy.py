@@ -8,10 +8,13 @@
     and 陈静, a student (1120109999), who holds no role; 赵磊 (6120100004) is staff with the admin role.
   Roles are granted through `idbroker.staff.roles.grant`, like `idbroker staff grant`.
 - `add_events(engine, n, **kwargs)` — n audit events through `append`.
+- `signed_in_token(web_client, cas_server, uid)` — sign in through CAS; the session's CSRF token.
+- `audit_count(engine)` — how many events the log holds (a refused request must add none).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,6 +26,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from idbroker.audit.chain import append
+from idbroker.audit.models import AuditEvent
 from idbroker.config import get_settings
 from idbroker.db import session_scope
 from idbroker.directory.queries import people_by_number
@@ -174,3 +178,22 @@ def add_events(engine: Engine, count: int, **kwargs: Any) -> None:
                 subject=kwargs.get("subject"),
                 details=details,
             )
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in_token(client: Any, cas_server: Any, uid: str) -> str:
+    """Sign `uid` in on a `web_client` (through a real CAS ticket) and return the CSRF token of its session."""
+    from plugins.web import sign_in
+
+    response = sign_in(client, cas_server, uid)
+    assert response.status_code == 303, response.text
+    match = _CSRF.search(client.get("/", headers={"accept": "text/html"}).text)
+    assert match is not None
+    return match.group(1)
+
+
+def audit_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return len(session.exec(select(AuditEvent.seq)).all())  # type: ignore[call-overload]

@@ -55,7 +55,8 @@ def test_a_missing_policy_is_a_clear_error(tmp_path: Path) -> None:
         policy_for(tmp_path, "ghost")
 
 
-def test_a_changed_policy_is_read_again(tmp_path: Path) -> None:
+def test_a_changed_policy_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("idbroker.release.policies.STAT_SECONDS", 0.0)
     path = write(tmp_path, "bus", "client_id: bus\npurpose: 校车时刻\nclaims: [pseudonym]\n")
     assert policy_for(tmp_path, "bus").claims == ("pseudonym",)
     path.write_text("client_id: bus\npurpose: 校车时刻查询\nclaims: [pseudonym, nickname]\n", encoding="utf-8")

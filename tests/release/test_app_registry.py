@@ -54,7 +54,9 @@ def test_add_list_rotate_disable_from_the_cli(sqlite_engine: Engine, apps_polici
     run("apps", "add", "spa", "--name", "x", "--redirect-uri", "https://spa.example.edu/cb", "--public", ok=False)
 
     with Session(sqlite_engine) as session:
-        actions = list(session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("app.%")).order_by(AuditEvent.seq)))
+        actions = list(
+            session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("app.%")).order_by(AuditEvent.seq))
+        )
         assert actions == ["app.register", "app.rotate_secret", "app.disable"]
         text = " ".join(session.scalars(select(AuditEvent.details)))
         assert secret not in text and rotated not in text

@@ -39,9 +39,11 @@ def try_release(engine: Engine, person: str) -> dict[str, Any]:
     with Session(engine) as session:
         app = session.get(App, "library")
         assert app is not None
-        claims = ReleaseGate(settings).release(
-            session, app, policy_for(settings.policies_dir, "library"), person, wanted=None, via="resolve"
-        ).claims
+        claims = (
+            ReleaseGate(settings)
+            .release(session, app, policy_for(settings.policies_dir, "library"), person, wanted=None, via="resolve")
+            .claims
+        )
         session.commit()
     return claims
 
@@ -112,7 +114,9 @@ def test_the_consent_page_in_the_code_flow(
 
     listing = web_client.get("/oidc/consents")
     assert "App library" in listing.text
-    withdrawn = web_client.post("/oidc/consents/library/withdraw", data={"csrf_token": form_fields(listing.text)["csrf_token"]})
+    withdrawn = web_client.post(
+        "/oidc/consents/library/withdraw", data={"csrf_token": form_fields(listing.text)["csrf_token"]}
+    )
     assert withdrawn.status_code == 303
     assert web_client.get("/oidc/userinfo", headers=bearer).status_code == 401  # its sign-ins ended
     refreshed = web_client.post(

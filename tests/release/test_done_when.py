@@ -82,7 +82,9 @@ def test_done_when(engine: Engine, campus: Campus, make_app: MakeApp, web_client
         session.commit()
 
     for uid in NUMBERS:  # signing in with either number, each app sees the pseudonym it already had
-        assert assert_exactly_pseudonym_and_nickname(sign_in_to(web_client, cas_server, uid, "bus", bus_secret)) == bus_sub
+        assert (
+            assert_exactly_pseudonym_and_nickname(sign_in_to(web_client, cas_server, uid, "bus", bus_secret)) == bus_sub
+        )
         assert (
             assert_exactly_pseudonym_and_nickname(sign_in_to(web_client, cas_server, uid, "canteen", lib_secret))
             == canteen_sub

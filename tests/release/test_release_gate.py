@@ -53,12 +53,25 @@ def test_only_what_the_policy_allows_whatever_is_asked(engine: Engine, campus: C
 def test_campus_attributes_and_a_real_name_nickname(engine: Engine, campus: Campus, make_app: MakeApp) -> None:
     make_app(
         "registry",
-        claims=("pseudonym", "nickname", "name", "affiliation", "degree_level", "student_number", "staff_number", "phone"),
+        claims=(
+            "pseudonym",
+            "nickname",
+            "name",
+            "affiliation",
+            "degree_level",
+            "student_number",
+            "staff_number",
+            "phone",
+        ),
         nickname_is_real_name=True,
     )
     student = release(engine, "registry", campus.li, None)
     assert student["nickname"] == student["name"] == "李丽"
-    assert (student["affiliation"], student["degree_level"], student["student_number"]) == ("student", "bachelor", "1120150001")
+    assert (student["affiliation"], student["degree_level"], student["student_number"]) == (
+        "student",
+        "bachelor",
+        "1120150001",
+    )
     assert student["phone_number"] == "+8613800000003" and student["phone_number_verified"] is False
     assert "staff_number" not in student  # no value, no claim
     teacher = release(engine, "registry", campus.wang, None)

@@ -95,6 +95,7 @@ class Kannel:
     sendsms_port: int
     admin_port: int
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    since: int = 0  # the log offset the current test reads from (`forget`)
 
     @property
     def sendsms_url(self) -> str:
@@ -108,7 +109,7 @@ class Kannel:
         """Everything the fake SMSC has received so far, decoded; parts of long messages joined."""
         messages = []
         parts: dict[tuple[str, str, int], dict[int, bytes]] = {}
-        text = self.smsc_log.read_text(errors="replace") if self.smsc_log.exists() else ""
+        text = self.smsc_log.read_bytes()[self.since :].decode(errors="replace") if self.smsc_log.exists() else ""
         for line in text.splitlines():
             match = _GOT.search(line)
             if not match:
@@ -127,6 +128,10 @@ class Kannel:
                 messages.append(SmscMessage(sender, to, "ucs-2", joined.decode("utf-16-be")))
                 del parts[(sender, to, ref)]
         return messages
+
+    def forget(self) -> None:
+        """From now on read only what arrives next (each test starts with an empty fake SMSC)."""
+        self.since = self.smsc_log.stat().st_size if self.smsc_log.exists() else 0
 
     def wait_for(self, to: str, *, count: int = 1, timeout: float = 15.0) -> list[SmscMessage]:
         """The messages to `to` once at least `count` have arrived at the fake SMSC."""

@@ -16,6 +16,7 @@ from idbroker.wecom.client import WeComClient
 from idbroker.wecom.errors import WeComError
 from idbroker.wecom.state import WeComConflict
 from idbroker.wecom.token_cache import WeComToken
+from idbroker.wecom.userid import userid_for
 
 
 def student(n: int, phone: str | None = None) -> Role:
@@ -40,7 +41,7 @@ def test_workers_share_one_token_fetched_once(engine: Engine, wecom_settings: ob
         try:
             barrier.wait()
             client.department_ids()
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(c,)) for c in clients]
@@ -141,7 +142,9 @@ def test_busy_is_retried_and_a_persistent_failure_waits_for_the_next_sync(
     report = sync(engine)
     assert report.failures == [f"{member_of(engine, person).userid}: user/update -1"]
     assert member_of(engine, person).name == "学生"  # not recorded: not done
-    assert sync(engine).counts["updated"] == 1 and wecom_api.member(member_of(engine, person).userid)["name"] == "学生甲"  # type: ignore[index]
+    assert (
+        sync(engine).counts["updated"] == 1 and wecom_api.member(member_of(engine, person).userid)["name"] == "学生甲"
+    )  # type: ignore[index]
 
 
 # --- member rules ------------------------------------------------------------------------------------------
@@ -160,7 +163,12 @@ def test_a_mobile_another_member_holds_is_reported_not_forced(
     assert report.counts["conflict_mobile"] == 1
     with Session(engine) as session:
         conflict = session.scalars(select(WeComConflict)).one()
-        assert (conflict.userid, conflict.field, conflict.reason, conflict.person_id) == (userid, "mobile", "taken", person)
+        assert (conflict.userid, conflict.field, conflict.reason, conflict.person_id) == (
+            userid,
+            "mobile",
+            "taken",
+            person,
+        )
 
     wecom_api.reset_calls()
     assert sync(engine).total_calls == 0  # the same value is not pushed again and again
@@ -191,11 +199,8 @@ def test_an_existing_member_is_adopted_only_when_it_is_the_same_person(
 ) -> None:
     same = campus_person(engine, "学生", student(1))
     other = campus_person(engine, "学生乙", student(2))
-    with Session(engine) as session:  # the userids the plan will use
-        from idbroker.wecom.userid import userid_for
-
-        key = get_settings().key("national_id_hash_key")
-        same_id, other_id = userid_for(key, same), userid_for(key, other)
+    key = get_settings().key("national_id_hash_key")  # the userids the plan will use
+    same_id, other_id = userid_for(key, same), userid_for(key, other)
     with wecom_api.lock:  # an earlier run created this one (its answer was lost) …
         wecom_api._create_member({"userid": same_id, "name": "学生", "department": [1], "email": "x@example.edu.cn"})
         # … and someone took this userid for a different person
@@ -210,7 +215,9 @@ def test_an_existing_member_is_adopted_only_when_it_is_the_same_person(
     assert len(wecom_api.members) == 2  # no duplicate member for either person
 
 
-def test_a_member_that_vanished_is_created_again(engine: Engine, wecom_settings: object, wecom_api: WeComStandIn) -> None:
+def test_a_member_that_vanished_is_created_again(
+    engine: Engine, wecom_settings: object, wecom_api: WeComStandIn
+) -> None:
     person = campus_person(engine, "学生", student(1))
     sync(engine)
     userid = member_of(engine, person).userid

@@ -95,7 +95,9 @@ def test_replays_and_retries_are_applied_once(engine: Engine, client: TestClient
 def test_distinct_change_contact_events_of_one_second_are_all_kept(
     engine: Engine, client: TestClient, wecom_api: WeComStandIn
 ) -> None:
-    people = [campus_person(engine, f"学生{n}", Role("student", f"11202100{n}9", phone=f"+861380000010{n}")) for n in range(3)]
+    people = [
+        campus_person(engine, f"学生{n}", Role("student", f"11202100{n}9", phone=f"+861380000010{n}")) for n in range(3)
+    ]
     sync(engine)
     for person in people:  # same FromUserName (sys), same CreateTime: the documented dedupe key would keep one
         userid = member_of(engine, person).userid
@@ -109,21 +111,28 @@ def test_distinct_change_contact_events_of_one_second_are_all_kept(
 
 @pytest.mark.parametrize(
     "case",
-    ["forged signature", "wrong corp in the envelope", "encrypted for another corp", "truncated", "garbage",
-     "no Encrypt", "not xml inside", "entity bomb", "too large"],
+    [
+        "forged signature",
+        "wrong corp in the envelope",
+        "encrypted for another corp",
+        "truncated",
+        "garbage",
+        "no Encrypt",
+        "not xml inside",
+        "entity bomb",
+        "too large",
+    ],
 )
-def test_bad_callbacks_get_4xx_and_nothing_is_stored(
-    engine: Engine, client: TestClient, case: str
-) -> None:
+def test_bad_callbacks_get_4xx_and_nothing_is_stored(engine: Engine, client: TestClient, case: str) -> None:
     query, body = signed_post(subscribe_xml("wx-someone"))
     if case == "forged signature":
         query["msg_signature"] = signature("not-the-token", query["timestamp"], query["nonce"], "x")
     elif case == "wrong corp in the envelope":
         body = body.replace(CORP_ID.encode(), b"wwanothercorp0001")
     elif case == "encrypted for another corp":
-        from wechatpy.enterprise.crypto import WeChatCrypto
-
         import re
+
+        from wechatpy.enterprise.crypto import WeChatCrypto
 
         envelope = WeChatCrypto(CALLBACK_TOKEN, ENCODING_AES_KEY, "wwanothercorp0001").encrypt_message(
             subscribe_xml("wx-someone"), query["nonce"], query["timestamp"]
@@ -144,7 +153,10 @@ def test_bad_callbacks_get_4xx_and_nothing_is_stored(
         query["msg_signature"] = signature(CALLBACK_TOKEN, query["timestamp"], query["nonce"], encrypt)
         body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
     elif case == "entity bomb":
-        body = b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>'
+        body = (
+            b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+            b"<xml><Encrypt>&b;</Encrypt></xml>"
+        )
     elif case == "too large":
         body = b"<xml><Encrypt>" + b"A" * 70_000 + b"</Encrypt></xml>"
     response = client.post("/wecom/callback", params=query, content=body)

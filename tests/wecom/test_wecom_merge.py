@@ -24,8 +24,7 @@ from idbroker.web.app import create_app
 from idbroker.wecom.state import WeComMember
 
 NID = national_id(date(2002, 3, 4), 21)
-UNDERGRAD = student("1120201234", "张帅", "男", "2002-03-04", NID, "本科", "2020", "13812345678",
-                    college="数学学院")
+UNDERGRAD = student("1120201234", "张帅", "男", "2002-03-04", NID, "本科", "2020", "13812345678", college="数学学院")
 
 
 def follow(engine: Engine, standin: WeComStandIn, userid: str) -> None:
@@ -54,8 +53,7 @@ def test_the_master_number_joined_at_import_keeps_the_undergraduate_member_follo
     follow(engine, wecom_api, userid)
 
     graduated = [*UNDERGRAD[:-1], "毕业"]
-    master = student("2120243257", "张帅", "男", "2002-03-04", NID, "硕士", "2024", "13912345678",
-                     college="计算机学院")
+    master = student("2120243257", "张帅", "男", "2002-03-04", NID, "硕士", "2024", "13912345678", college="计算机学院")
     second = write_csv(tmp_path / "s2.csv", STUDENT_HEADER, [graduated, master])
     result = runner.invoke(app, ["import", "student", str(second)])
     assert result.exit_code == 0, result.output
@@ -93,7 +91,9 @@ def test_merging_two_people_keeps_the_followed_member_and_unmerge_restores_both(
     assert wecom_api.member(kept)["department"] == [101]  # type: ignore[index]  # the master's 学院
     assert wecom_api.member(kept)["status"] == 1  # type: ignore[index]  # activated, never touched
     gone = wecom_api.member(retired)
-    assert gone is not None and gone["enable"] == 0 and gone["mobile"] == "" and gone["email"] == ""  # retired, not deleted
+    assert (
+        gone is not None and gone["enable"] == 0 and gone["mobile"] == "" and gone["email"] == ""
+    )  # retired, not deleted
     assert member_of(engine, undergrad).followed and member_of(engine, master).retired
     wecom_api.reset_calls()
     assert sync(engine).total_calls == 0  # settled: the choice does not flip back and forth

@@ -32,8 +32,12 @@ def test_a_first_sync_creates_departments_then_members_by_batch(
 ) -> None:
     use_policy(monkeypatch, tmp_path, batch_threshold=5)
     people = [campus_person(engine, f"学生{n}", student(n)) for n in range(6)]
-    teacher = campus_person(engine, "Li Lei", Role("hr", "6120170032", org="数学学院", phone="+8613700000001"),
-                            Role("cas", "6120170032", name="李雷"))
+    teacher = campus_person(
+        engine,
+        "Li Lei",
+        Role("hr", "6120170032", org="数学学院", phone="+8613700000001"),
+        Role("cas", "6120170032", name="李雷"),
+    )
     report = sync(engine)
 
     called = apis(wecom_api)
@@ -41,19 +45,28 @@ def test_a_first_sync_creates_departments_then_members_by_batch(
     assert called.count("department/create") == 20
     assert called.index("media/upload") > max(i for i, api in enumerate(called) if api == "department/create")
     assert called.count("media/upload") == called.count("batch/syncuser") == 1
-    assert "user/create" not in called and len(called) <= 20 + 6  # 1 token, 1 list, 20 departments, upload, sync, results
+    assert (
+        "user/create" not in called and len(called) <= 20 + 6
+    )  # 1 token, 1 list, 20 departments, upload, sync, results
     assert report.counts["created"] == 7
     first = wecom_api.member(member_of(engine, people[0]).userid)
     assert first is not None
     assert (first["name"], first["department"], first["mobile"], first["email"]) == (
-        "学生0", [101], "+86 13900000000", "s0@stu.example.edu.cn"
+        "学生0",
+        [101],
+        "+86 13900000000",
+        "s0@stu.example.edu.cn",
     )
     lecturer = wecom_api.member(member_of(engine, teacher).userid)
-    assert lecturer is not None and lecturer["name"] == "李雷" and lecturer["department"] == [3]  # characters beat pinyin
+    assert (
+        lecturer is not None and lecturer["name"] == "李雷" and lecturer["department"] == [3]
+    )  # characters beat pinyin
     with Session(engine) as session:
         assert session.scalar(select(WeComDepartment).where(WeComDepartment.id == 101)).in_corp  # type: ignore[union-attr]
         recorded = session.scalars(select(WeComMember)).all()
-        assert all(m.in_corp and m.pending_job is None and m.mobile_hash and m.mobile_hash.startswith("k1$") for m in recorded)
+        assert all(
+            m.in_corp and m.pending_job is None and m.mobile_hash and m.mobile_hash.startswith("k1$") for m in recorded
+        )
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "wecom.sync")).one()
         assert '"created":7' in event.details and "139" not in event.details
 
@@ -80,7 +93,11 @@ def test_an_increment_costs_one_call_per_changed_member(
     updates = {c.userid: c for c in wecom_api.calls if c.api == "user/update"}
     assert set(updates) == {member_of(engine, p).userid for p in people[:3]}
     moved = wecom_api.member(member_of(engine, people[1]).userid)
-    assert moved is not None and (moved["name"], moved["department"], moved["mobile"]) == ("学生一", [103], "+86 13900000001")
+    assert moved is not None and (moved["name"], moved["department"], moved["mobile"]) == (
+        "学生一",
+        [103],
+        "+86 13900000001",
+    )
     assert wecom_api.member(member_of(engine, people[0]).userid)["mobile"] == "+86 13911111111"  # type: ignore[index]
     assert wecom_api.member(member_of(engine, newcomer).userid) is not None
 

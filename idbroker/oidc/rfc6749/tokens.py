@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from idbroker.clock import utcnow
 from idbroker.oidc.models import AuthorizationCode, Grant, Token
+from idbroker.release.models import App
 
 TOKEN_BYTES = 32
 
@@ -104,6 +105,34 @@ def find_code(session: Session, value: str) -> AuthorizationCode | None:
 def find_token(session: Session, value: str, *, lock: bool = False) -> Token | None:
     statement = select(Token).where(Token.digest == digest(value))
     return session.scalars(statement.with_for_update() if lock else statement).first()
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """A usable access token with its grant (None for an app's own token) and its app, read in one query."""
+
+    token: Token
+    grant: Grant | None
+    app: App
+
+
+def find_access(session: Session, value: str) -> Bearer:
+    """The access token `value` if it can be used now; `Unusable` otherwise (also for a disabled app)."""
+    row = session.execute(
+        select(Token, Grant, App)
+        .join(App, App.client_id == Token.client_id)  # type: ignore[arg-type]
+        .outerjoin(Grant, Grant.id == Token.grant_id)  # type: ignore[arg-type]
+        .where(Token.digest == digest(value))
+    ).first()
+    if row is None:
+        raise Unusable
+    token, grant, app = row
+    now = utcnow()
+    if token.kind != "access" or token.revoked_at or token.expires_at <= now or not app.enabled:
+        raise Unusable
+    if token.grant_id is not None and (grant is None or grant.revoked_at is not None):
+        raise Unusable
+    return Bearer(token, grant, app)
 
 
 class Unusable(Exception):

@@ -84,7 +84,11 @@ def list_apps(request: Request, admin: Admin) -> list[AppOut]:
     summary="Register an app (its release policy file must already exist and be valid)",
     status_code=201,
     response_model=Created,
-    responses={**ERRORS, 400: {"model": Detail}, 409: {"model": Detail}},
+    responses={
+        **ERRORS,
+        400: {"model": Detail, "description": "Not JSON, no valid policy, or a bad URI"},
+        409: {"model": Detail},
+    },
 )
 def add_app(request: Request, admin: Admin, body: NewApp) -> Created:
     with unit(request) as session:

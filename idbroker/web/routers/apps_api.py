@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
@@ -20,9 +19,9 @@ from idbroker.release.app_access import NotAnApp, app_of_token
 from idbroker.release.gate import ReleaseRefused
 from idbroker.release.models import App
 from idbroker.release.policies import AppPolicy, policy_for
-from idbroker.web.routers.oidc import provider_of, unit
+from idbroker.web.routers.oidc import bearer_auth, provider_of, unit
 
-router = APIRouter(prefix="/api/apps/v1", tags=["apps"], dependencies=[Depends(HTTPBearer(auto_error=False))])
+router = APIRouter(prefix="/api/apps/v1", tags=["apps"], dependencies=[Depends(bearer_auth)])
 
 Pseudonym = Annotated[str, Path(min_length=1, max_length=64, description="The app's pseudonym of the person.")]
 
@@ -98,7 +97,7 @@ def person(request: Request, pseudonym: Pseudonym) -> dict[str, Any]:
     "/people/resolve",
     summary="Resolve up to 1,000 pseudonyms at once",
     response_model=Resolved,
-    responses={**AUTH_ERRORS},
+    responses={**AUTH_ERRORS, 400: {"model": Detail, "description": "The body is not JSON"}},
 )
 def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
     gate = provider_of(request).gate

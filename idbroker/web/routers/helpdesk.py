@@ -25,6 +25,7 @@ from idbroker.helpdesk.unmerge import undo_merge
 from idbroker.staff.require import require_role
 from idbroker.web.csrf import verify_csrf
 from idbroker.web.errors import PageError
+from idbroker.web.routers.privacy import client_ip
 from idbroker.web.session import Login, settings_of
 from idbroker.web.templates import render
 
@@ -34,10 +35,6 @@ PersonId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9]+
 Reason = Annotated[str, Form(max_length=500)]
 HTML = {"response_class": HTMLResponse}
 POST = {"dependencies": [Depends(verify_csrf)], "response_class": HTMLResponse}
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def refused(exc: HelpdeskRefused | ContactRefused | PersonNotFound) -> PageError:
@@ -180,4 +177,3 @@ def second_person(
     except HelpdeskRefused as exc:
         raise refused(exc) from None
     return done(request, f"helpdesk.done.{outcome.state}", "/helpdesk/review")
-
