@@ -49,6 +49,8 @@ def server_app() -> Any:
     async def noop() -> Response:
         return Response(status_code=200)
 
+    # Matched as early as the callback route (routes are tried in order), so the two compare fairly.
+    app.router.routes.insert(1, app.router.routes.pop())
     return app
 
 
@@ -162,36 +164,55 @@ def encrypt_all(total: int, retry_share: float, userids: list[str], seed: int = 
     return head + tail, distinct
 
 
-async def send_all(url: str, requests: list[tuple[str, bytes]], concurrency: int) -> dict[str, Any]:
-    import httpx
+async def _connection(host: str, port: int, path: str, queue: asyncio.Queue[tuple[str, bytes]],
+                      latencies: list[float], statuses: dict[int, int]) -> int:
+    """One keep-alive HTTP/1.1 connection taking requests from the queue; returns its transport failures."""
+    failures = 0
+    reader, writer = await asyncio.open_connection(host, port)
+    while True:
+        try:
+            query, body = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        request = (
+            f"POST {path}?{query} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        started = time.perf_counter()
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if length:
+                await reader.readexactly(length)
+            statuses[status] = statuses.get(status, 0) + 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, AttributeError):
+            failures += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection(host, port)
+        latencies.append(time.perf_counter() - started)
+    writer.close()
+    return failures
 
+
+async def send_all(url: str, requests: list[tuple[str, bytes]], concurrency: int) -> dict[str, Any]:
+    """Send every request over `concurrency` connections at once (a minimal HTTP/1.1 client: the load
+    generator must not be what limits the figures)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    failures = 0
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     for item in requests:
         queue.put_nowait(item)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            nonlocal failures
-            while True:
-                try:
-                    query, body = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                started = time.perf_counter()
-                try:
-                    response = await client.post(f"{url}?{query}", content=body)
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                except httpx.HTTPError:
-                    failures += 1
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    failures = await asyncio.gather(
+        *(_connection(parts.hostname or "127.0.0.1", parts.port or 80, parts.path, queue, latencies, statuses)
+          for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "requests": len(requests),
@@ -202,7 +223,7 @@ async def send_all(url: str, requests: list[tuple[str, bytes]], concurrency: int
         "max": latencies[-1],
         "over_5s": sum(1 for value in latencies if value > 5),
         "statuses": statuses,
-        "transport_failures": failures,
+        "transport_failures": sum(failures),
         "started_at": time.time() - elapsed,
     }
 
@@ -256,12 +277,40 @@ def database_figures(database_url: str) -> dict[str, Any]:
             "first_received": first.timestamp() if first else None, "last_processed": last.timestamp() if last else None}
 
 
+def durable_postgresql() -> tuple[Any, str]:
+    """A throwaway PostgreSQL cluster (Debian's, as the tests start it) but durable: fsync and synchronous
+    commit on, so an acknowledged callback is on disk. Returns (cluster, database URL)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from services import postgres
+
+    class Durable(postgres.PostgresCluster):
+        def start(self) -> None:
+            options = (
+                f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=on "
+                "-c synchronous_commit=on -c max_connections=200"
+            )
+            data, log = str(self.directory / "data"), str(self.directory / "server.log")
+            result = self._run("pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start")
+            if result.returncode != 0:
+                raise RuntimeError(f"PostgreSQL did not start:\n{self._log_tail()}")
+            self.running = True
+
+    plain = postgres.start_cluster()
+    plain.stop()
+    cluster = Durable(plain.bin_dir, plain.directory, plain.port, plain.run_as)
+    cluster.start()
+    cluster.create_database("broker")
+    return cluster, cluster.url("broker")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--callbacks", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--retries", type=float, default=0.1, help="share of sends that repeat an earlier callback")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgresql", action="store_true", help="a throwaway, durable PostgreSQL cluster")
+    parser.add_argument("--worker-after", action="store_true", help="start the worker only once the burst is over")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)  # the load generator process
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -271,6 +320,9 @@ def main() -> None:
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="wecom-callbacks-"))
+    cluster = None
+    if args.postgresql:
+        cluster, args.database_url = durable_postgresql()
     database_url = args.database_url or f"sqlite:///{workdir / 'broker.db'}"
     env = environment(database_url, workdir)
     os.environ.update({k: v for k, v in env.items() if k.startswith("IDBROKER_")})
@@ -283,10 +335,13 @@ def main() -> None:
          "--backlog", "4096"],
         env=env, cwd=workdir,
     )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "idbroker.cli.main", "worker", "--queue", "wecom.callbacks"],
-        env=env, cwd=workdir, stdout=subprocess.DEVNULL,
-    )
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "idbroker.cli.main", "worker", "--queue", "wecom.callbacks"],
+            env=env, cwd=workdir, stdout=subprocess.DEVNULL,
+        )
+
+    worker = start_worker() if not args.worker_after else None
     try:
         wait_until_up(f"{base}/health/live")
         out = workdir / "load.json"
@@ -295,6 +350,8 @@ def main() -> None:
              "--concurrency", str(args.concurrency), "--retries", str(args.retries)],
             env=env, check=True,
         )
+        if worker is None:
+            worker = start_worker()
         results = json.loads(out.read_text())
         burst = results["callbacks"]
         deadline = time.monotonic() + 300
@@ -305,9 +362,14 @@ def main() -> None:
             time.sleep(0.5)
     finally:
         server.terminate()
-        worker.terminate()
         server.wait(20)
-        worker.wait(20)
+        if worker is not None:
+            worker.terminate()
+            worker.wait(20)
+        if cluster is not None:
+            from services import postgres
+
+            postgres.remove_cluster(cluster)
 
     def line(name: str, r: dict[str, Any]) -> str:
         return (f"{name:<30} {r['requests']:>7,} requests in {r['seconds']:6.1f} s = {r['per_second']:7,.0f}/s; "

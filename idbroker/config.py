@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None  # trust this CA for the SMTP server's certificate (else the system's)
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     contacts_inline_delivery: bool = True  # first try right after the request; retries go through the worker
+    contacts_inline_collect_limit: int = Field(default=5000, ge=0)  # more changed people: the worker collects them
 
     @field_validator("national_id_hash_key", "encryption_key")
     @classmethod

@@ -10,13 +10,22 @@ from sqlmodel import Field, SQLModel
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_retention", "retention_level", "seq"),)
+    # Searches filter on one column and want the newest events first: each index ends with seq, so a
+    # page is a short backward walk of one index on PostgreSQL too (SQLite indexes end with the rowid anyway).
+    __table_args__ = (
+        Index("ix_audit_event_subject_seq", "subject", "seq"),
+        Index("ix_audit_event_actor_seq", "actor", "seq"),
+        Index("ix_audit_event_action_seq", "action", "seq"),
+        Index("ix_audit_event_app_seq", "app", "seq"),
+        Index("ix_audit_event_purpose_seq", "purpose", "seq"),
+        Index("ix_audit_event_retention", "retention_level", "seq"),
+    )
 
     seq: int = Field(primary_key=True)  # 1, 2, 3 … assigned under the head lock, never reused
     at: datetime = Field(index=True)
-    actor: str = Field(max_length=64, index=True)
-    action: str = Field(max_length=64, index=True)
-    subject: str | None = Field(default=None, max_length=32, index=True)  # person id
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    subject: str | None = Field(default=None, max_length=32)  # person id
     details: str  # canonical JSON of what is left of the details (all of them until retention reduces them)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
@@ -26,8 +35,8 @@ class AuditEvent(SQLModel, table=True):
     details_removed: str | None = None  # canonical JSON {key: leaf} of the keys retention removed
     details_digest: str | None = Field(default=None, max_length=64)
     # Search columns, copies of details["app"] and details["purpose"] (verify checks they agree).
-    app: str | None = Field(default=None, max_length=64, index=True)
-    purpose: str | None = Field(default=None, max_length=500, index=True)
+    app: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=500)
     # Retention bookkeeping, outside the hash: 0 whole, 1 network details removed, 2 processing details reduced.
     retention_level: int = Field(default=0)
     reduced_at: datetime | None = None

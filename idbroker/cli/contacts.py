@@ -19,7 +19,7 @@ from idbroker.audit.chain import append as audit
 from idbroker.cli.db import fail, open_engine
 from idbroker.cli.running import cli_actor, transaction
 from idbroker.config import get_settings
-from idbroker.contacts.collect import catch_up, collect_people
+from idbroker.contacts.collect import BATCH, collect_in_batches, collect_people
 from idbroker.contacts.delivery import attempt_now, rates
 from idbroker.contacts.errors import ContactRefused
 from idbroker.contacts.helpdesk import correct_contact
@@ -133,15 +133,18 @@ def rates_command(
 def collect_command(
     everyone: Annotated[bool, typer.Option("--all", help="Collect every person again, not only changes")] = False,
 ) -> None:
-    """Bring phones and emails up to date with the source records (imports and merges do this themselves)."""
+    """Bring phones and emails up to date with the source records now, in batches (imports and merges do this
+    themselves; above `IDBROKER_CONTACTS_INLINE_COLLECT_LIMIT` changed people they leave it to the worker)."""
     settings = get_settings()
     with transaction() as session:
         if everyone:
             people = list(session.scalars(select(Person.id).where(Person.state == "active")))
-            collect_people(session, people, settings, recompute_all=True)
+            for start in range(0, len(people), BATCH):
+                collect_people(session, people[start : start + BATCH], settings, recompute_all=True)
+                session.commit()
             count = len(people)
         else:
-            count = catch_up(session, settings)
+            count = collect_in_batches(session, settings)
         audit(session, actor=cli_actor(), action="contact.collect", details={"people": count, "all": everyone})
     typer.echo(f"collected {count} people")
 

@@ -1,7 +1,10 @@
 """Collecting phones and emails from source records: every record's values become claims of its source.
 
 Run after every import, link, merge and un-merge (`catch_up` follows the directory events, so whatever
-changed people is seen once). For each record of the people concerned:
+changed people is seen once; a merge asks for it just before its transaction commits, so the many merges of
+one linking run cost one catch-up). More people waiting than `contacts_inline_collect_limit` (the first
+import of a whole campus) are collected by the worker instead, in batches (`contacts.collect` jobs).
+For each record of the people concerned:
 
 - a value the record holds is a current claim of the record's source, on the point of the record's person
   (created if new; moved there if the record moved to another person in a merge or un-merge);
@@ -14,7 +17,9 @@ A full import also says again every present record's values: their claims' `last
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, insert, select, update
@@ -27,6 +32,8 @@ from idbroker.contacts.models import ContactCursor
 from idbroker.contacts.primary import CHOICES, holders_of, recompute
 from idbroker.contacts.provenance import CHUNK, CLAIMS, POINTS, RECORDS, chunks, phone_type
 from idbroker.directory.events import DirectoryEvent
+from idbroker.jobs.queue import enqueue
+from idbroker.jobs.worker import register
 from idbroker.sources.models import ImportRun
 
 
@@ -228,31 +235,45 @@ def _points_for(
     return points
 
 
-def _event_people(session: Session, after: int) -> tuple[set[str], set[str], int]:
-    """The people named by events after `after`, those of merges and un-merges, and the last event id."""
-    people: set[str] = set()
-    regrouped: set[str] = set()
-    last = after
+@dataclass
+class Pending:
+    """People named by directory events after the cursor, up to a cap, and where that stops."""
+
+    people: set[str] = field(default_factory=set)
+    regrouped: set[str] = field(default_factory=set)  # merged or un-merged: their primaries are chosen again
+    last_event: int = 0
+    more: bool = False  # events beyond the cap remain
+
+
+def _pending(session: Session, after: int, cap: int) -> Pending:
+    """Events after `after`, whole events only, until more than `cap` people are named."""
+    found = Pending(last_event=after)
     while True:
         rows = list(
             session.execute(
                 select(DirectoryEvent.id, DirectoryEvent.kind, DirectoryEvent.person_id, DirectoryEvent.other_person_id)  # type: ignore[call-overload]
-                .where(DirectoryEvent.id > last)
+                .where(DirectoryEvent.id > found.last_event)
                 .order_by(DirectoryEvent.id)
-                .limit(10_000)
+                .limit(5_000)
             )
         )
         if not rows:
-            return people, regrouped, last
+            return found
         for event_id, kind, person_id, other in rows:
             named = {person_id, other} - {None}
-            people |= named
+            if found.people and len(found.people) + len(named - found.people) > cap:
+                found.more = True
+                return found
+            found.people |= named
             if kind in ("person.merged", "person.unmerged"):
-                regrouped |= named
-            last = event_id
+                found.regrouped |= named
+            found.last_event = event_id
 
 
 PENDING = "contacts.catch_up_pending"
+QUEUE = "contacts.collect"
+BATCH = 2000
+log = logging.getLogger("idbroker.contacts.collect")
 
 
 def catch_up_before_commit(session: Session) -> None:
@@ -272,24 +293,72 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(PENDING, None)
 
 
-def catch_up(session: Session, settings: Settings | None = None) -> int:
-    """Collect the people of every directory event since the last catch-up (in the caller's transaction)."""
-    session.info.pop(PENDING, None)
+def _cursor(session: Session) -> ContactCursor:
     cursor = session.execute(
         select(ContactCursor).where(ContactCursor.id == 1).with_for_update()  # type: ignore[arg-type]
     ).scalar_one_or_none()
-    if cursor is None:
+    if cursor is None:  # the migration makes the row; a database restored without it gets it back here
         cursor = ContactCursor(id=1, event_id=0)
         session.add(cursor)
         session.flush()
-    people, regrouped, last = _event_people(session, cursor.event_id)
-    if last != cursor.event_id:
-        cursor.event_id = last
-        session.add(cursor)
-    if not people:
+    return cursor
+
+
+def catch_up(session: Session, settings: Settings | None = None) -> int:
+    """Collect the people of every directory event since the last catch-up, in the caller's transaction.
+
+    More than `contacts_inline_collect_limit` people waiting (a first import of a whole campus) is work for
+    the worker: a `contacts.collect` job is queued instead, which collects them in batches, each committed.
+    Returns the number of people collected here.
+    """
+    settings = settings or get_settings()
+    session.info.pop(PENDING, None)
+    cursor = _cursor(session)
+    found = _pending(session, cursor.event_id, settings.contacts_inline_collect_limit)
+    if found.more:
+        enqueue(session, QUEUE, {"after": cursor.event_id}, dedupe_key=f"{QUEUE}:{cursor.event_id}")
+        log.info("contacts: more than %d people changed; the worker collects them", len(found.people))
         return 0
-    collect_people(session, people, settings, also_recompute=regrouped)
+    return _collect_pending(session, cursor, found, settings)
+
+
+def _collect_pending(session: Session, cursor: ContactCursor, found: Pending, settings: Settings) -> int:
+    if found.last_event != cursor.event_id:
+        cursor.event_id = found.last_event
+        session.add(cursor)
+    if not found.people:
+        return 0
+    collect_people(session, found.people, settings, also_recompute=found.regrouped)
+    return len(found.people)
+
+
+def collect_in_batches(session: Session, settings: Settings | None = None, *, batch: int = BATCH) -> int:
+    """Catch up however many people are waiting: each person once, `batch` people per committed transaction,
+    the cursor moved at the end (a crash half-way collects again, which changes nothing twice)."""
+    settings = settings or get_settings()
+    start = _cursor(session).event_id
+    found = _pending(session, start, cap=2**62)
+    session.commit()
+    people = sorted(found.people)
+    for first in range(0, len(people), batch):
+        part = people[first : first + batch]
+        collect_people(session, part, settings, also_recompute=found.regrouped & set(part))
+        session.commit()
+    cursor = _cursor(session)
+    if found.last_event > cursor.event_id:
+        cursor.event_id = found.last_event
+        session.add(cursor)
+    session.commit()
     return len(people)
+
+
+def collect_job(session: Session, payload: dict[str, Any]) -> None:
+    """The worker's handler for `contacts.collect` (queued by a catch-up with too many people waiting)."""
+    collected = collect_in_batches(session)
+    log.info("contacts: collected %d people", collected)
+
+
+register(QUEUE, collect_job)
 
 
 def collect_after_import(session: Session, run: ImportRun, settings: Settings | None = None) -> int:
@@ -309,7 +378,6 @@ def collect_after_import(session: Session, run: ImportRun, settings: Settings | 
         RECORDS.c.person_id.is_not(None),
     )
     people = set(session.scalars(revived))
-    done = catch_up(session, settings)
     if people:
         collect_people(session, people, settings)
-    return done + len(people)
+    return catch_up(session, settings) + len(people)

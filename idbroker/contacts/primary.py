@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
@@ -163,48 +163,58 @@ def choose(policy: ContactsPolicy, kind: str, candidates: list[Candidate]) -> Ch
     return Choice(kind, winner, rule, ranked + below)
 
 
-def _holders(session: Session, values: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-    """Who holds each value with a live point: (kind, value) → person IDs (as stored, not resolved).
+def _by_kind(values: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for kind, value in set(values):
+        grouped[kind].append(value)
+    return {kind: sorted(found) for kind, found in grouped.items()}
 
-    One indexed lookup per kind and 1,000 values; the claims are read only for values two IDs hold.
+
+def _shared_holders(session: Session, values: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+    """For the values that two or more IDs hold with a live point: (kind, value) → those person IDs.
+
+    One grouped, indexed lookup per kind and 1,000 values finds the shared ones (few); only they are read.
     """
-    points: dict[tuple[str, str], list[tuple[int, str, bool]]] = defaultdict(list)
-    for kind in KINDS:
-        wanted = sorted(value for k, value in values if k == kind)
+    shared: list[tuple[str, str]] = []
+    for kind, wanted in _by_kind(values).items():
         for chunk in chunks(wanted):
-            rows = session.execute(
-                select(
-                    POINTS.c.id, POINTS.c.person_id, POINTS.c.value, POINTS.c.verified_at, POINTS.c.confirmed_at
-                ).where(POINTS.c.kind == kind, POINTS.c.value.in_(chunk), POINTS.c.state == "active")
+            shared.extend(
+                (kind, value)
+                for (value,) in session.execute(
+                    select(POINTS.c.value)
+                    .where(POINTS.c.kind == kind, POINTS.c.value.in_(chunk), POINTS.c.state == "active")
+                    .group_by(POINTS.c.value)
+                    .having(func.count(func.distinct(POINTS.c.person_id)) > 1)
+                )
             )
-            for point_id, person_id, value, verified_at, confirmed_at in rows:
-                points[(kind, value)].append((point_id, person_id, bool(verified_at or confirmed_at)))
-    unsure = [
-        pid
-        for found in points.values()
-        if len({p for _, p, _ in found}) > 1
-        for pid, _, vouched in found
-        if not vouched
-    ]
-    said: set[int] = set()
-    for chunk in chunks(unsure):
-        said.update(
-            session.scalars(select(CLAIMS.c.contact_id).where(CLAIMS.c.contact_id.in_(chunk), CLAIMS.c.current))
-        )
     holders: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for key, found in points.items():
-        several = len({p for _, p, _ in found}) > 1
-        for point_id, person_id, vouched in found:
-            if not several or vouched or point_id in said:
-                holders[key].add(person_id)
+    for kind, wanted in _by_kind(shared).items():
+        for chunk in chunks(wanted):
+            live = or_(
+                POINTS.c.verified_at.is_not(None),
+                POINTS.c.confirmed_at.is_not(None),
+                select(CLAIMS.c.id).where(CLAIMS.c.contact_id == POINTS.c.id, CLAIMS.c.current).exists(),
+            )
+            rows = session.execute(
+                select(POINTS.c.person_id, POINTS.c.value).where(
+                    POINTS.c.kind == kind, POINTS.c.value.in_(chunk), POINTS.c.state == "active", live
+                )
+            )
+            for person_id, value in rows:
+                holders[(kind, value)].add(person_id)
     return holders
 
 
 def holders_of(session: Session, values: Iterable[tuple[str, str]]) -> set[str]:
-    """The people (as stored) holding any of these values: whose choice a change of these values may move."""
+    """Everyone (as stored) with a point for any of these values: whose choice a change of them may move."""
     found: set[str] = set()
-    for people in _holders(session, set(values)).values():
-        found |= people
+    for kind, wanted in _by_kind(values).items():
+        for chunk in chunks(wanted):
+            found.update(
+                session.scalars(
+                    select(POINTS.c.person_id).where(POINTS.c.kind == kind, POINTS.c.value.in_(chunk)).distinct()
+                )
+            )
     return found
 
 
@@ -219,7 +229,7 @@ def recompute(session: Session, person_ids: Iterable[str], settings: Settings | 
         views = views_of(session, cluster)
         owner = {pid: person for person, members in cluster.items() for pid in members}
         values = {(v.kind, v.value) for person_views in views.values() for v in person_views if v.live}
-        holders = _holders(session, values)
+        holders = _shared_holders(session, values)
         rank = {source: i for i, source in enumerate(policy.primary.source_order)}
         rows: list[dict[str, Any]] = []
         now = utcnow()

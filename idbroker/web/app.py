@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.schema_head = head_revision()
     app.include_router(health.router)
+    # WeChat Work callbacks (issue 5) come first: routes are matched in order, and bursts of tens of thousands
+    # of callbacks should not walk every other route first
+    app.include_router(wecom_callbacks.router)
     # web foundation (issues 3 and 6): security headers and body limit, error pages, static files, CAS login
     security.install(app, settings)
     web_errors.install(app)
@@ -78,7 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apps_admin.router)
     if settings.demo_mode:
         app.include_router(demo_app.router)  # DEMO ONLY: a relying party showing the claims it received
-    app.include_router(wecom_callbacks.router)  # WeChat Work callbacks (issue 5)
     # staff consoles and the person's privacy pages (issue 6)
     app.include_router(helpdesk.router)
     app.include_router(privacy.router)

@@ -19,9 +19,9 @@ import csv
 import io
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -116,6 +116,8 @@ class Applier:
     # --- the plan -------------------------------------------------------------------------------------
 
     def apply(self, plan: Plan) -> SyncReport:
+        with Session(self.engine) as session:
+            self._conflicted = set(session.scalars(select(WeComConflict.userid)))  # type: ignore[call-overload]
         self._marks(plan)
         self._departments(plan.departments)
         if plan.batch:
@@ -168,19 +170,21 @@ class Applier:
     # --- one call at a time, many at once -------------------------------------------------------------
 
     def _run(self, calls: list[MemberCall], *, final: bool) -> list[MemberCall]:
-        """Run `calls` concurrently (under the cap), recording each outcome as it arrives; returns the deferred."""
+        """Run `calls` concurrently (under the cap), recording outcomes as they arrive — whatever has arrived
+        together is recorded in one short transaction, so the record trails WeChat Work by moments, not by
+        a run; returns the calls deferred to the end of the run."""
         deferred: list[MemberCall] = []
         if not calls:
             return deferred
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(calls))) as pool:
-            futures = [pool.submit(self._execute, call, final) for call in calls]
-            for future in as_completed(futures):
-                outcome = future.result()
-                if outcome.result == "deferred":
-                    deferred.append(outcome.call)
-                    continue
-                self._record(outcome)
-                self.progress(1)
+            pending = {pool.submit(self._execute, call, final) for call in calls}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                outcomes = [future.result() for future in done]
+                deferred += [o.call for o in outcomes if o.result == "deferred"]
+                arrived = [o for o in outcomes if o.result != "deferred"]
+                self._record(arrived)
+                self.progress(len(arrived))
         return deferred
 
     def _execute(self, call: MemberCall, final: bool) -> Outcome:
@@ -246,24 +250,30 @@ class Applier:
             sent |= set(payload) & {"mobile", "email"}
             return Outcome(call, result, record={**record, "in_corp": True}, conflicts=conflicts, sent=sent)
 
-    def _record(self, outcome: Outcome) -> None:
-        call = outcome.call
-        self.report.counts[outcome.result] += 1
-        if outcome.result == "failed":
-            self.report.failures.append(f"{call.userid}: {outcome.error}")
-        with Session(self.engine) as session:
-            member = session.get(WeComMember, call.userid)
-            if member is None:
-                member = WeComMember(userid=call.userid, person_id=call.owner)
-            for name, value in outcome.record.items():
-                setattr(member, name, value)
+    def _record(self, outcomes: list[Outcome]) -> None:
+        """Outcomes that arrived together, in one short transaction (every member row exists already:
+        `_marks` reserved each new userid before the calls)."""
+        now = utcnow()
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for outcome in outcomes:
             if outcome.record:
-                member.pushed_at = utcnow()
-            session.add(member)
-            _resolve_conflicts(session, call.userid, outcome.sent)
-            for name, reason, hashed in outcome.conflicts:
-                _report_conflict(session, call, name, reason, hashed)
-                self.report.counts[f"conflict_{name}"] += 1
+                by_columns[tuple(sorted(outcome.record))].append(
+                    {"u": outcome.call.userid, **outcome.record, "pushed_at": now}
+                )
+        with Session(self.engine) as session:
+            for rows in by_columns.values():  # one executemany per set of columns: few statements, however many rows
+                session.execute(update(MEMBERS).where(MEMBERS.c.userid == bindparam("u")), rows)
+            for outcome in outcomes:
+                call = outcome.call
+                self.report.counts[outcome.result] += 1
+                if outcome.result == "failed":
+                    self.report.failures.append(f"{call.userid}: {outcome.error}")
+                if outcome.sent and call.userid in self._conflicted:
+                    _resolve_conflicts(session, call.userid, outcome.sent)
+                for name, reason, hashed in outcome.conflicts:
+                    _report_conflict(session, call, name, reason, hashed)
+                    self._conflicted.add(call.userid)
+                    self.report.counts[f"conflict_{name}"] += 1
             session.commit()
 
     # --- batch jobs -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Revises: 0006
 
 - `audit_event` gains retention-safe hashing (format v2: salts, removed leaves, the details digest), the
   `app` and `purpose` search columns, retention bookkeeping, and the indexes the privacy console's
-  searches need (time, app, purpose).
+  searches need: time, and (column, seq) for subject, actor, action, app and purpose, replacing 0001's
+  single-column indexes, so a filtered search, newest first, is a short backward walk of one index.
 - Existing events keep their v1 hash untouched (a migration never rewrites history); their `app` and
   `purpose` columns are filled from their details. Retention leaves v1 events whole.
 - On PostgreSQL the append-only trigger keeps refusing DELETE and TRUNCATE, and refuses UPDATE except the
@@ -83,8 +84,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("retention_level", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("reduced_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_audit_event_at"), ["at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_event_app"), ["app"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_event_purpose"), ["purpose"], unique=False)
+        # One column then seq: a filtered search, newest first, walks one index backwards (see the model).
+        for column in ("subject", "actor", "action"):
+            batch_op.drop_index(f"ix_audit_event_{column}")
+        for column in ("subject", "actor", "action", "app", "purpose"):
+            batch_op.create_index(f"ix_audit_event_{column}_seq", [column, "seq"], unique=False)
         batch_op.create_index("ix_audit_event_retention", ["retention_level", "seq"], unique=False)
     if postgres:
         op.execute(APPEND_ONLY_WITH_RETENTION)
@@ -138,8 +142,10 @@ def downgrade() -> None:
         op.execute(APPEND_ONLY_V1)
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_event_retention")
-        batch_op.drop_index(batch_op.f("ix_audit_event_purpose"))
-        batch_op.drop_index(batch_op.f("ix_audit_event_app"))
+        for column in ("subject", "actor", "action", "app", "purpose"):
+            batch_op.drop_index(f"ix_audit_event_{column}_seq")
+        for column in ("subject", "actor", "action"):
+            batch_op.create_index(f"ix_audit_event_{column}", [column], unique=False)
         batch_op.drop_index(batch_op.f("ix_audit_event_at"))
         batch_op.drop_column("reduced_at")
         batch_op.drop_column("retention_level")

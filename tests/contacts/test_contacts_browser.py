@@ -79,7 +79,7 @@ def test_log_in_see_masked_numbers_add_a_phone_verify_it_by_sms_and_it_becomes_p
     page.get_by_test_id("verify").click()
     page.wait_for_url(f"{live_server.url}/me/contacts?done=verified")
     assert "验证成功" in page.get_by_test_id("done").inner_text()
-    card = page.locator(f"[data-testid=contact][data-primary=yes][data-kind=phone]")
+    card = page.locator("[data-testid=contact][data-primary=yes][data-kind=phone]")
     assert card.get_by_test_id("contact-value").inner_text() == masked
     assert card.get_attribute("data-verified") == "yes" and card.get_by_test_id("badge-primary").is_visible()
     assert "短信验证码验证于" in card.inner_text()

@@ -12,11 +12,11 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from idbroker.config import get_settings
+from idbroker.contacts.errors import ContactRefused
 from idbroker.contacts.models import ContactPoint, MessageDelivery, VerificationFlow
 from idbroker.contacts.policy import contacts_policy
 from idbroker.contacts.primary import primary_contacts
 from idbroker.contacts.provenance import contacts_of
-from idbroker.contacts.errors import ContactRefused
 from idbroker.contacts.targets import parse_email, parse_phone
 from idbroker.contacts.verification.state import Outcome
 from idbroker.contacts.verification.strategy_code import send_code, submit_code

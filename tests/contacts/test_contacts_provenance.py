@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from factories import national_id, staff, student
 from plugins.contacts import import_rows
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+import idbroker.config
 from idbroker.contacts.models import ContactClaim
 from idbroker.contacts.primary import primary_contacts
 from idbroker.contacts.provenance import contacts_of
 from idbroker.directory.queries import people_by_number
+from idbroker.jobs.models import Job
+from idbroker.jobs.worker import run_once
 from idbroker.linking.merge import merge_people, unmerge
 
 NID = national_id(date(1992, 5, 17), 31)
@@ -100,3 +104,19 @@ def test_merge_gathers_values_and_unmerge_gives_each_person_theirs_back(engine: 
     with Session(engine) as session:
         assert primary_contacts(session, a).phone == "+8613812345678"
         assert primary_contacts(session, b).phone == "+8613912345678"
+
+
+def test_a_large_import_is_collected_by_the_worker_in_batches(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDBROKER_CONTACTS_INLINE_COLLECT_LIMIT", "2")
+    idbroker.config.get_settings.cache_clear()
+    rows = [
+        student(f"11202{i:05d}", f"学生{i}", "男", "2002-01-01", "", "本科", "2020", f"137000{i:05d}") for i in range(5)
+    ]
+    import_rows(engine, "student", rows)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ContactClaim)) == 0  # too many: left to the worker
+        assert [job.queue for job in session.exec(select(Job)).scalars()] == ["contacts.collect"]
+    assert run_once(engine, ["contacts.collect"]) == 1
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ContactClaim)) == 5
+        assert primary_contacts(session, person_of(engine, "1120200003")).phone == "+8613700000003"

@@ -119,6 +119,11 @@ def unit(request: Request) -> Iterator[Session]:
             raise
 
 
+def given(**fields: str | None) -> dict[str, str]:
+    """The form fields that were sent (and not empty)."""
+    return {name: value for name, value in fields.items() if value}
+
+
 def oauth_error_response(exc: OAuthError) -> JSONResponse:
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClient) and exc.basic:
@@ -389,17 +394,16 @@ def token(
     client_id: Annotated[Text, Form()] = None,
     client_secret: Annotated[Text, Form()] = None,
 ) -> Response:
-    fields = {
-        "grant_type": grant_type,
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "code_verifier": code_verifier,
-        "refresh_token": refresh_token,
-        "scope": scope,
-        "client_id": client_id,
-        "client_secret": client_secret,
-    }
-    form = {key: value for key, value in fields.items() if value is not None}
+    form = given(
+        grant_type=grant_type,
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=code_verifier,
+        refresh_token=refresh_token,
+        scope=scope,
+        client_id=client_id,
+        client_secret=client_secret,
+    )
     provider = provider_of(request)
     try:
         with unit(request) as session:
@@ -439,7 +443,7 @@ def userinfo_get(request: Request) -> Response:
     dependencies=[Depends(bearer_auth)],
 )
 def userinfo_post(request: Request, access_token: Annotated[Text, Form()] = None) -> Response:
-    return _userinfo(request, {"access_token": access_token} if access_token else None)
+    return _userinfo(request, given(access_token=access_token))
 
 
 @router.post(
@@ -456,7 +460,7 @@ def introspection(
     client_id: Annotated[Text, Form()] = None,
     client_secret: Annotated[Text, Form()] = None,
 ) -> Response:
-    form = {k: v for k, v in {"token": token, "client_id": client_id, "client_secret": client_secret}.items() if v}
+    form = given(token=token, client_id=client_id, client_secret=client_secret)
     provider = provider_of(request)
     try:
         with unit(request) as session:
@@ -479,7 +483,7 @@ def revocation(
     client_id: Annotated[Text, Form()] = None,
     client_secret: Annotated[Text, Form()] = None,
 ) -> Response:
-    form = {k: v for k, v in {"token": token, "client_id": client_id, "client_secret": client_secret}.items() if v}
+    form = given(token=token, client_id=client_id, client_secret=client_secret)
     try:
         with unit(request) as session:
             revoke(session, request.headers.get("authorization"), form)
@@ -551,13 +555,9 @@ def logout_post(
     confirm: Annotated[Text, Form()] = None,
     csrf_token: Annotated[Text, Form()] = None,
 ) -> Response:
-    fields = {
-        "id_token_hint": id_token_hint,
-        "client_id": client_id,
-        "post_logout_redirect_uri": post_logout_redirect_uri,
-        "state": state,
-    }
-    params = {key: value for key, value in fields.items() if value}
+    params = given(
+        id_token_hint=id_token_hint, client_id=client_id, post_logout_redirect_uri=post_logout_redirect_uri, state=state
+    )
     confirmed = confirm == "yes" and token_is_valid(request, csrf_token)
     return _logout(request, params, confirmed=confirmed)
 
