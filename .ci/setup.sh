@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite starts itself. Extend this list for new services (kannel, chromium, fonts…).
-DEBIAN_PACKAGES="postgresql slapd ldap-utils chromium chromium-driver fonts-wqy-microhei wrk hey"
+DEBIAN_PACKAGES="postgresql slapd ldap-utils chromium chromium-driver fonts-wqy-microhei wrk hey kannel kannel-extras"
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 

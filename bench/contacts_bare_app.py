@@ -22,4 +22,5 @@ def live() -> dict[str, str]:
 
 @app.post("/bare", status_code=202)
 def bare(body: PhoneIn) -> dict[str, str]:
-    return {"flow": "q3Rk1x0bXn2W8hY5mZpA7g", "channel": "sms", "method": "code", "expires_at": datetime.now(UTC).isoformat()}
+    expires_at = datetime.now(UTC).isoformat()
+    return {"flow": "q3Rk1x0bXn2W8hY5mZpA7g", "channel": "sms", "method": "code", "expires_at": expires_at}

@@ -102,9 +102,12 @@ class AuditHeadMissingError(RuntimeError):
     """The `audit_head` row is missing: the database was not migrated by `idbroker db upgrade`."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON text of a value: sorted keys, no whitespace, UTF-8 characters kept as they are."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _CANONICAL.encode(value)
 
 
 def timestamp_text(at: datetime) -> str:
@@ -152,7 +155,10 @@ def event_hash_v2(
 
 def details_leaf(key: str, salt: str, value: Any) -> str:
     """The leaf of one details key: SHA-256 (hex) of the canonical JSON of `[key, salt, value]`."""
-    return hashlib.sha256(canonical_json([key, salt, value]).encode("utf-8")).hexdigest()
+    # Exactly `canonical_json([key, salt, value])`, without re-encoding the key and salt each time.
+    text = _json_string(value) if type(value) is str else canonical_json(value)
+    payload = f"[{_json_string(key)},{_json_string(salt)},{text}]"
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def details_digest(leaves: dict[str, str]) -> str:

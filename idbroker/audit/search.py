@@ -69,8 +69,10 @@ class AuditEntry:
 
     @property
     def actor_kind(self) -> str:
-        """`staff`, `app`, `person` (the person themself is decided by the caller), `cli` or `system`."""
-        prefix = self.actor.partition(":")[0]
+        """`self` (the person acting on their own data), `staff`, `app`, `cli` or `system`."""
+        prefix, _, rest = self.actor.partition(":")
+        if prefix == "person" and rest == self.subject:
+            return "self"
         return {"person": "staff", "app": "app", "cli": "cli"}.get(prefix, "system")
 
     def as_dict(self) -> dict[str, Any]:

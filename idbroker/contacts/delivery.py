@@ -12,7 +12,9 @@ sending leaves a lease that runs out, and the message is tried again. The recipi
 values (the code) are kept encrypted, and the values are erased once the message is sent or has failed.
 
 Messages whose template allows it (`fallback: true` in `policies/messages.yaml`) go out on the other
-channel when theirs fails — an update link by email when the SMS cannot be delivered. Codes never do.
+channel when theirs fails — an update link by email when the SMS gateway refuses it or every try failed.
+Codes never do. A "not delivered" report arriving after the handover is recorded (it counts in the rates)
+but starts no fallback: the message's values were erased when it went out.
 """
 
 from __future__ import annotations
@@ -152,10 +154,10 @@ def attempt(session: Session, settings: Settings, delivery_id: int) -> Attempt:
             delivery.state, delivery.lease_until = "queued", None
             delivery.next_attempt_at = now + timedelta(seconds=retry_after)
         else:
-            _fail(session, settings, delivery, params, to, now)
+            _fail(session, settings, delivery, params, now)
     except Permanent as exc:
         delivery.last_error = str(exc)[:255]
-        _fail(session, settings, delivery, params, to, now)
+        _fail(session, settings, delivery, params, now)
     else:
         delivery.state, delivery.sent_at, delivery.lease_until = "sent", now, None
         delivery.provider_ref = handover.reference
@@ -186,7 +188,7 @@ def attempt(session: Session, settings: Settings, delivery_id: int) -> Attempt:
 
 
 def _fail(
-    session: Session, settings: Settings, delivery: MessageDelivery, params: dict[str, str], to: str, now: datetime
+    session: Session, settings: Settings, delivery: MessageDelivery, params: dict[str, str], now: datetime
 ) -> None:
     delivery.state, delivery.failed_at, delivery.lease_until = "failed", now, None
     delivery.params_cipher = None

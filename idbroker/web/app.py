@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
     app.include_router(me.router)  # self-service contacts, their JSON API, gateway reports (issue 3)
+    if settings.demo_mode:
+        app.include_router(me.demo_router)  # DEMO ONLY: the outbox of what the broker "sent" (issue 3)
     if settings.demo_mode and not settings.cas_server_url:
         app.include_router(demo_cas.router)  # DEMO ONLY: the development CAS page
     # apps: OpenID Connect provider, REST API, registry admin API (issue 4)

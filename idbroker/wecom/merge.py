@@ -58,7 +58,7 @@ def choose_member(holder: str, members: Sequence[WeComMember]) -> tuple[WeComMem
     return kept, [m for m in members if m is not kept]
 
 
-def people_changed_since(session: Session, limit: int = 5000) -> tuple[set[str], int]:
+def people_changed_since(session: Session, limit: int = 100_000) -> tuple[set[str], int]:
     """The people the directory events since the last incremental sync touched (resolved), and the new cursor."""
     cursor = session.get(WeComCursor, CURSOR)
     position = cursor.position if cursor is not None else 0

@@ -24,7 +24,8 @@ from idbroker.audit.checkpoints import (
     run_checkpoint_job,
     verify_export,
 )
-from idbroker.audit.models import AuditEvent
+from idbroker.audit.models import AuditCheckpoint, AuditEvent
+from idbroker.audit.retention import QUEUE as RETENTION_QUEUE
 from idbroker.cli.main import app
 from idbroker.config import get_settings
 from idbroker.db import session_scope
@@ -145,13 +146,22 @@ def test_the_cli_exports_a_checkpoint_that_verifies_offline_and_against_the_log(
 
 
 def test_the_worker_signs_periodically(engine: Engine) -> None:
+    from idbroker.jobs.handlers import load_handlers
+    from idbroker.jobs.queue import enqueue
+    from idbroker.jobs.worker import run_once
+
+    assert QUEUE in load_handlers() and RETENTION_QUEUE in load_handlers()  # `idbroker worker` runs both
     with session_scope(engine) as session:
-        run_checkpoint_job(session, {})
+        enqueue(session, QUEUE, {})
+    assert run_once(engine, [QUEUE]) == 1
     with Session(engine) as session:
-        jobs = session.exec(select(Job).where(Job.queue == QUEUE)).all()
+        jobs = session.exec(select(Job).where(Job.queue == QUEUE).order_by(Job.id)).all()
         logged = session.exec(select(AuditEvent).where(AuditEvent.action == "audit.checkpoint")).all()
-    assert len(jobs) == 1 and jobs[0].state == "ready" and len(logged) == 1
-    with session_scope(engine) as session:  # a second run in the same interval queues no second job
+        signed = session.exec(select(AuditCheckpoint)).all()
+    assert [job.state for job in jobs] == ["done", "ready"]  # done, and the next one queued
+    assert jobs[1].run_after > jobs[0].finished_at  # type: ignore[operator]
+    assert len(logged) == 1 and len(signed) == 1 and signed[0].actor == "system:checkpoint"
+    with session_scope(engine) as session:  # queuing again within the same interval adds nothing
         run_checkpoint_job(session, {})
     with Session(engine) as session:
-        assert len(session.exec(select(Job).where(Job.queue == QUEUE)).all()) == 1
+        assert len(session.exec(select(Job).where(Job.queue == QUEUE, Job.state == "ready")).all()) == 1

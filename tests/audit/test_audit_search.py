@@ -166,3 +166,11 @@ def test_an_actor_far_above_its_usual_rate_is_listed(engine: Engine, monkeypatch
     assert alerts[-1].usual == pytest.approx(1 / 7, abs=0.01)
     assert "app:new" not in {alert.actor for alert in quieter}
     assert load_alert_policy(get_settings()).reads  # the shipped policy loads
+
+
+def test_a_person_acting_on_their_own_data_is_not_shown_as_staff(engine: Engine, privacy_campus: Campus) -> None:
+    zhang = privacy_campus.zhang
+    add_events(engine, 1, subject=zhang, actor=f"person:{zhang}", action="login", details={"via": "cas"})
+    add_events(engine, 1, subject=zhang, actor=f"person:{privacy_campus.helpdesk}", action="helpdesk.record.open")
+    kinds = [e.actor_kind for e in search(engine, AuditFilter(person=zhang)).entries]
+    assert kinds == ["staff", "self"]

@@ -26,13 +26,13 @@ from idbroker.jobs.models import Job
 
 
 @pytest.fixture
-def person(sqlite_engine: Engine) -> str:
+def person(engine: Engine) -> str:
     import_rows(
-        sqlite_engine,
+        engine,
         "student",
         [student("1120101234", "张帅", "男", "1992-05-17", "", "本科", "2010", "13812345678", "zs@example.edu.cn")],
     )
-    with Session(sqlite_engine) as session:
+    with Session(engine) as session:
         return people_by_number(session, "1120101234")[0].id
 
 
@@ -77,55 +77,55 @@ def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
 
 
 def test_a_code_goes_through_kannel_in_chinese_to_the_fake_smsc(
-    sqlite_engine: Engine, person: str, use_kannel: Kannel
+    engine: Engine, person: str, use_kannel: Kannel
 ) -> None:
-    delivery_id = queue(sqlite_engine, person, to="+8613900001234", code="135790")
-    assert deliver(sqlite_engine) >= 1  # the worker's way: the job claims and sends
+    delivery_id = queue(engine, person, to="+8613900001234", code="135790")
+    assert deliver(engine) >= 1  # the worker's way: the job claims and sends
     (message,) = use_kannel.wait_for("+8613900001234")
     assert "135790" in message.text and "验证码" in message.text and message.text.startswith("【示例大学】")
     assert message.kind == "ucs-2"
-    found = state(sqlite_engine, delivery_id)
+    found = state(engine, delivery_id)
     assert (found.state, found.provider, found.attempts) == ("sent", "kannel", 1)
     assert found.params_cipher is None  # the code is erased once it is out
 
 
 def test_an_unreachable_gateway_is_retried_with_back_off_then_fails(
-    sqlite_engine: Engine, person: str, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_env(monkeypatch, sms_provider="kannel", kannel_sendsms_url=f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms")
-    delivery_id = queue(sqlite_engine, person)
-    deliver(sqlite_engine)
-    first = state(sqlite_engine, delivery_id)
+    delivery_id = queue(engine, person)
+    deliver(engine)
+    first = state(engine, delivery_id)
     assert (first.state, first.attempts) == ("queued", 1) and "unreachable" in (first.last_error or "")
     waits = [(first.next_attempt_at - first.sent_at).total_seconds() if first.sent_at else None]
     assert waits == [None]
     delays = []
     for _ in range(3):
-        before = state(sqlite_engine, delivery_id)
-        try_now(sqlite_engine, delivery_id)
-        after = state(sqlite_engine, delivery_id)
+        before = state(engine, delivery_id)
+        try_now(engine, delivery_id)
+        after = state(engine, delivery_id)
         delays.append(round((after.next_attempt_at - before.next_attempt_at - timedelta(hours=-1)).total_seconds()))
     assert delays[0] < delays[1] < delays[2]  # back-off doubles (10 s, 20 s, 40 s … after each try)
-    assert try_now(sqlite_engine, delivery_id) == "failed"  # the fifth try was the last
-    assert state(sqlite_engine, delivery_id).failed_at is not None
-    with Session(sqlite_engine) as session:
+    assert try_now(engine, delivery_id) == "failed"  # the fifth try was the last
+    assert state(engine, delivery_id).failed_at is not None
+    with Session(engine) as session:
         job = session.exec(select(Job)).scalars().one()
         assert job.queue == "contacts.deliver"
 
 
 def test_wrong_kannel_credentials_fail_at_once(
-    sqlite_engine: Engine, person: str, use_kannel: Kannel, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, use_kannel: Kannel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_env(monkeypatch, kannel_password="not-the-password")
-    delivery_id = queue(sqlite_engine, person)
-    with Session(sqlite_engine) as session:
+    delivery_id = queue(engine, person)
+    with Session(engine) as session:
         assert attempt(session, get_settings(), delivery_id).state == "failed"
-    found = state(sqlite_engine, delivery_id)
+    found = state(engine, delivery_id)
     assert found.attempts == 1 and "Authorization failed" in (found.last_error or "")
 
 
 def test_an_update_link_falls_back_to_email_when_the_sms_fails(
-    sqlite_engine: Engine, person: str, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_env(
         monkeypatch,
@@ -133,13 +133,13 @@ def test_an_update_link_falls_back_to_email_when_the_sms_fails(
         kannel_password="wrong",
         kannel_sendsms_url=f"http://127.0.0.1:{free_port()}/x",
     )
-    with Session(sqlite_engine) as session:
+    with Session(engine) as session:
         sent = send_update_link(session, person, "sms", actor="staff:helpdesk1")
         session.commit()
     for _ in range(5):
-        try_now(sqlite_engine, sent.delivery_id)
-    assert state(sqlite_engine, sent.delivery_id).state == "failed"
-    with Session(sqlite_engine) as session:
+        try_now(engine, sent.delivery_id)
+    assert state(engine, sent.delivery_id).state == "failed"
+    with Session(engine) as session:
         replacement = (
             session.exec(
                 select(MessageDelivery).where(MessageDelivery.fallback_of == sent.delivery_id)  # type: ignore[arg-type]
@@ -148,26 +148,26 @@ def test_an_update_link_falls_back_to_email_when_the_sms_fails(
             .one()
         )
         assert replacement.channel == "email" and replacement.recipient_hint == "z***@example.edu.cn"
-    deliver(sqlite_engine)
+    deliver(engine)
     (mail,) = use_smtp.wait_for("zs@example.edu.cn")
     assert "/me/update/" in mail.get_content() and "更新" in mail["Subject"]
 
 
 def test_codes_never_fall_back_to_another_channel(
-    sqlite_engine: Engine, person: str, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_env(monkeypatch, sms_provider="kannel", kannel_sendsms_url=f"http://127.0.0.1:{free_port()}/x")
-    delivery_id = queue(sqlite_engine, person)
+    delivery_id = queue(engine, person)
     for _ in range(5):
-        try_now(sqlite_engine, delivery_id)
-    assert state(sqlite_engine, delivery_id).state == "failed"
-    with Session(sqlite_engine) as session:
+        try_now(engine, delivery_id)
+    assert state(engine, delivery_id).state == "failed"
+    with Session(engine) as session:
         assert len(session.exec(select(MessageDelivery)).scalars().all()) == 1
     assert use_smtp.messages == []
 
 
 def test_an_email_code_over_starttls_with_authentication(
-    sqlite_engine: Engine, person: str, smtp_tls_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, smtp_tls_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_env(
         monkeypatch,
@@ -180,11 +180,11 @@ def test_an_email_code_over_starttls_with_authentication(
         smtp_ca_file=str(smtp_tls_server.ca_file),
         smtp_from="idbroker@example.edu.cn",
     )
-    delivery_id = queue(sqlite_engine, person, "email", "zs@example.edu.cn", code="864209", minutes="10")
-    deliver(sqlite_engine)
+    delivery_id = queue(engine, person, "email", "zs@example.edu.cn", code="864209", minutes="10")
+    deliver(engine)
     (mail,) = smtp_tls_server.wait_for("zs@example.edu.cn")
     assert "864209" in mail.get_content() and mail["Subject"] == "示例大学统一身份：邮箱验证码"
-    assert state(sqlite_engine, delivery_id).state == "sent"
+    assert state(engine, delivery_id).state == "sent"
 
 
 def test_smtp_refusals_are_permanent(smtp_tls_server: SmtpServer, smtp_server: SmtpServer) -> None:
@@ -213,10 +213,10 @@ def test_smtp_refusals_are_permanent(smtp_tls_server: SmtpServer, smtp_server: S
 
 
 def test_the_cloud_sms_api_gets_a_signed_request_with_the_registered_template(
-    sqlite_engine: Engine, person: str, use_cloud_sms: CloudSms
+    engine: Engine, person: str, use_cloud_sms: CloudSms
 ) -> None:
-    delivery_id = queue(sqlite_engine, person, to="+8613900005678", code="112233")
-    deliver(sqlite_engine)
+    delivery_id = queue(engine, person, to="+8613900005678", code="112233")
+    deliver(engine)
     (message,) = use_cloud_sms.standin.messages
     assert (message.phone, message.template_code, message.params) == (
         "13900005678",
@@ -224,36 +224,36 @@ def test_the_cloud_sms_api_gets_a_signed_request_with_the_registered_template(
         {"code": "112233"},
     )
     assert message.out_id == str(delivery_id) and message.text.startswith("【示例大学】")
-    found = state(sqlite_engine, delivery_id)
+    found = state(engine, delivery_id)
     assert found.state == "sent" and found.provider == "cloud" and found.provider_ref == message.biz_id
 
 
 def test_cloud_outages_are_retried_and_refusals_are_not(
-    sqlite_engine: Engine, person: str, use_cloud_sms: CloudSms, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, use_cloud_sms: CloudSms, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_cloud_sms.standin.fail_next = 1
-    retried = queue(sqlite_engine, person, to="+8613900005679")
-    deliver(sqlite_engine)
-    assert state(sqlite_engine, retried).state == "queued"
-    assert try_now(sqlite_engine, retried) == "sent"
+    retried = queue(engine, person, to="+8613900005679")
+    deliver(engine)
+    assert state(engine, retried).state == "queued"
+    assert try_now(engine, retried) == "sent"
     set_env(monkeypatch, cloud_sms_access_key_secret="not-the-secret")
-    refused = queue(sqlite_engine, person, to="+8613900005680")
-    deliver(sqlite_engine)
-    found = state(sqlite_engine, refused)
+    refused = queue(engine, person, to="+8613900005680")
+    deliver(engine)
+    found = state(engine, refused)
     assert found.state == "failed" and "SignatureDoesNotMatch" in (found.last_error or "")
 
 
 def test_delivery_rates_per_channel_and_day(
-    sqlite_engine: Engine, person: str, use_kannel: Kannel, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, person: str, use_kannel: Kannel, use_smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(3):
-        queue(sqlite_engine, person, to=f"+861390000{i:04d}")
-    queue(sqlite_engine, person, "email", "zs@example.edu.cn")
-    deliver(sqlite_engine)
+        queue(engine, person, to=f"+861390000{i:04d}")
+    queue(engine, person, "email", "zs@example.edu.cn")
+    deliver(engine)
     set_env(monkeypatch, kannel_password="wrong")
-    queue(sqlite_engine, person, to="+8613900009999")
-    deliver(sqlite_engine)
-    with Session(sqlite_engine) as session:
+    queue(engine, person, to="+8613900009999")
+    deliver(engine)
+    with Session(engine) as session:
         found = {r.channel: r for r in rates(session, days=7)}
     sms, email = found["sms"], found["email"]
     assert (sms.total, sms.sent, sms.failed) == (4, 3, 1) and sms.handed_over == 0.75

@@ -25,6 +25,7 @@ import idbroker.config
 from idbroker.clock import utcnow
 from idbroker.contacts.collect import collect_people
 from idbroker.db import session_scope
+from idbroker.directory.events import emit
 from idbroker.directory.ids import new_person_id
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.wecom.apply import Sync, SyncReport
@@ -110,7 +111,8 @@ def campus_person(engine: Engine, name: str, *roles: Role, person_id: str | None
         db.flush()
         for role in roles:
             add_record(db, person_id, name, role)
-        collect_people(db, [person_id])  # what an import does: the contacts engine chooses the primaries
+        emit(db, "person.created", person_id)  # what an import and the linker do
+        collect_people(db, [person_id])  # … and the contacts engine chooses the primaries
     return person_id
 
 
@@ -150,10 +152,9 @@ def wechatpy_crypto() -> Any:
 
 
 def subprocess_environment(engine: Engine, api_url: str) -> dict[str, str]:
-    """The environment a separate `idbroker` process needs to act on the test's database and stand-in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDBROKER_")}
-    env.update({k: v for k, v in os.environ.items() if k.startswith("IDBROKER_")})
-    env.update(wecom_environment(api_url))
+    """The environment a separate `idbroker` process needs to act on the test's database and stand-in: the
+    test's own settings (the fixtures put them in the environment), whatever the test changed included."""
+    env = {**wecom_environment(api_url), **os.environ}
     env["IDBROKER_DATABASE_URL"] = engine.url.render_as_string(hide_password=False)
     return env
 
@@ -186,6 +187,7 @@ def change_record(engine: Engine, source: str, key: str, **values: Any) -> None:
         record.last_seen = utcnow()
         db.add(record)
         db.flush()
+        emit(db, "person.updated", record.person_id, reason="source record changed")
         collect_people(db, [record.person_id])
 
 

@@ -109,3 +109,26 @@ def test_merging_two_people_keeps_the_followed_member_and_unmerge_restores_both(
     assert restored[kept]["department"] == [102] and restored[kept]["mobile"] == "+86 13812345678"
     assert restored[retired]["department"] == [101] and restored[retired]["mobile"] == "+86 13912345678"
     assert member_of(engine, undergrad).followed and not member_of(engine, master).retired
+
+
+def test_sync_changed_follows_the_directory_events(
+    engine: Engine, wecom_settings: object, wecom_api: WeComStandIn
+) -> None:
+    runner = CliRunner()
+    first = campus_person(engine, "甲", Role("student", "1120201001", phone="+8613812340001"))
+    second = campus_person(engine, "乙", Role("student", "1120201002", phone="+8613812340002"))
+    assert "created 2" in runner.invoke(app, ["wecom", "sync", "--changed"]).output  # no cursor yet: everyone
+    with Session(engine) as session:
+        operation = merge_people(session, first, second, actor="helpdesk:li", reason="one person").id
+        session.commit()
+    assert "members to retire (merged people): 1" in runner.invoke(app, ["wecom", "plan", "--changed"]).output
+    wecom_api.reset_calls()
+    result = runner.invoke(app, ["wecom", "sync", "--changed"])
+    assert result.exit_code == 0 and "retired 1" in result.output
+    assert [c.api for c in wecom_api.calls] == ["user/update", "user/update"]  # retire 乙's, update 甲's (mobile)
+    assert "nothing to change" in runner.invoke(app, ["wecom", "sync", "--changed"]).output  # the cursor moved on
+    with Session(engine) as session:
+        unmerge(session, operation, actor="helpdesk:li", reason="two people")
+        session.commit()
+    assert "updated 2" in runner.invoke(app, ["wecom", "sync", "--changed"]).output  # 乙 back, 甲 its own mobile again
+    assert wecom_api.member(member_of(engine, second).userid)["enable"] == 1  # type: ignore[index]

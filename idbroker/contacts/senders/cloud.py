@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from idbroker.config import Settings
-from idbroker.contacts.senders.gateway import Handover, Outgoing, Permanent, Transient
+from idbroker.contacts.senders.gateway import Handover, Outgoing, Permanent, Transient, http_client
 
 API_VERSION = "2017-05-25"
 # Codes that say "not now" rather than "never": throttling and the provider's own flow control.
@@ -100,8 +100,7 @@ class AliyunSms:
             raise Permanent("cloud SMS credentials are not configured")
         params = self.request_params(outgoing)
         try:
-            post = client.post if client is not None else httpx.post
-            response = post(self.endpoint, data=params, timeout=self.timeout)
+            response = (client or http_client()).post(self.endpoint, data=params, timeout=self.timeout)
         except httpx.HTTPError as exc:
             raise Transient(f"cloud SMS unreachable ({type(exc).__name__})") from None
         try:

@@ -9,10 +9,19 @@ when trying again later may work (connection refused, a 5xx, throttling) and `Pe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
+
+import httpx
 
 from idbroker.config import Settings
 from idbroker.contacts.senders.templates import Rendered
+
+
+@lru_cache(maxsize=1)
+def http_client() -> httpx.Client:
+    """One HTTP client per process for the SMS gateways: connections kept alive, TLS set up once."""
+    return httpx.Client(headers={"User-Agent": "idbroker"})
 
 
 class SendFailed(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from idbroker.config import Settings
-from idbroker.contacts.senders.gateway import Handover, Outgoing, Permanent, Transient
+from idbroker.contacts.senders.gateway import Handover, Outgoing, Permanent, Transient, http_client
 
 DLR_DELIVERED, DLR_UNDELIVERED, DLR_QUEUED, DLR_SMSC_ACCEPTED, DLR_SMSC_REJECTED = 1, 2, 4, 8, 16
 
@@ -60,10 +60,7 @@ class KannelGateway:
 
     def send(self, outgoing: Outgoing, client: httpx.Client | None = None) -> Handover:
         try:
-            if client is not None:
-                response = client.get(self.url, params=self.params(outgoing), timeout=self.timeout)
-            else:
-                response = httpx.get(self.url, params=self.params(outgoing), timeout=self.timeout)
+            response = (client or http_client()).get(self.url, params=self.params(outgoing), timeout=self.timeout)
         except httpx.HTTPError as exc:
             raise Transient(f"Kannel unreachable ({type(exc).__name__})") from None
         body = response.text.strip()[:120]

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from idbroker.contacts.errors import ContactRefused
 from idbroker.contacts.mask import mask_email
+from idbroker.contacts.outbox import outbox
 from idbroker.contacts.overview import overview
 from idbroker.contacts.policy import contacts_policy
 from idbroker.contacts.self_service import choose_primary, remove_contact
@@ -199,3 +200,15 @@ def update_link_form(request: Request, token: Token) -> Response:
 
 router.include_router(me_api.router)
 router.include_router(contact_reports.router)
+
+
+# DEMO ONLY (included by the app factory in demo mode alone): what the broker "sent", codes and links readable.
+demo_router = APIRouter()
+
+
+@demo_router.get("/demo/outbox", include_in_schema=False)
+def demo_outbox_page(request: Request) -> Response:
+    settings = settings_of(request)
+    with session_scope(request.app.state.engine) as db:
+        messages = outbox(db, settings, limit=50)
+    return render(request, "me_demo_outbox.html", messages=messages)
