@@ -96,12 +96,22 @@ def prepare_database(database_url: str) -> list[str]:
     people = [new_person_id() for _ in range(MEMBERS)]
     userids = [f"wx-bench{n:06d}" for n in range(MEMBERS)]
     with Session(engine) as session:
-        session.execute(insert(Person), [{"id": p, "state": "active", "created_at": now, "updated_at": now} for p in people])
+        session.execute(
+            insert(Person), [{"id": p, "state": "active", "created_at": now, "updated_at": now} for p in people]
+        )
         session.execute(
             insert(WeComMember),
             [
-                {"userid": u, "person_id": p, "in_corp": True, "departments": [101], "enabled": True, "retired": False,
-                 "followed": False, "created_at": now}
+                {
+                    "userid": u,
+                    "person_id": p,
+                    "in_corp": True,
+                    "departments": [101],
+                    "enabled": True,
+                    "retired": False,
+                    "followed": False,
+                    "created_at": now,
+                }
                 for u, p in zip(userids, people, strict=True)
             ],
         )
@@ -131,7 +141,9 @@ def event_xml(n: int, userid: str) -> str:
     )
 
 
-def encrypt_all(total: int, retry_share: float, userids: list[str], seed: int = 5) -> tuple[list[tuple[str, bytes]], int]:
+def encrypt_all(
+    total: int, retry_share: float, userids: list[str], seed: int = 5
+) -> tuple[list[tuple[str, bytes]], int]:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     crypto = WeChatCrypto(TOKEN, AES_KEY, CORP)
@@ -156,7 +168,10 @@ def encrypt_all(total: int, retry_share: float, userids: list[str], seed: int = 
         encrypt = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
         signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
         query = f"msg_signature={signature}&timestamp={timestamp}&nonce={nonce}"
-        body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[1000002]]></AgentID></xml>"
+        body = (
+            f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            "<AgentID><![CDATA[1000002]]></AgentID></xml>"
+        )
         requests.append((query, body.encode()))
     # Retries come after what they repeat, spread through the second half of the burst.
     head, tail = requests[: distinct // 2], requests[distinct // 2 :]
@@ -164,8 +179,14 @@ def encrypt_all(total: int, retry_share: float, userids: list[str], seed: int = 
     return head + tail, distinct
 
 
-async def _connection(host: str, port: int, path: str, queue: asyncio.Queue[tuple[str, bytes]],
-                      latencies: list[float], statuses: dict[int, int]) -> int:
+async def _connection(
+    host: str,
+    port: int,
+    path: str,
+    queue: asyncio.Queue[tuple[str, bytes]],
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> int:
     """One keep-alive HTTP/1.1 connection taking requests from the queue; returns its transport failures."""
     failures = 0
     reader, writer = await asyncio.open_connection(host, port)
@@ -209,8 +230,10 @@ async def send_all(url: str, requests: list[tuple[str, bytes]], concurrency: int
         queue.put_nowait(item)
     started = time.perf_counter()
     failures = await asyncio.gather(
-        *(_connection(parts.hostname or "127.0.0.1", parts.port or 80, parts.path, queue, latencies, statuses)
-          for _ in range(concurrency))
+        *(
+            _connection(parts.hostname or "127.0.0.1", parts.port or 80, parts.path, queue, latencies, statuses)
+            for _ in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - started
     latencies.sort()
@@ -267,14 +290,22 @@ def database_figures(database_url: str) -> dict[str, Any]:
     engine = make_engine(database_url)
     with Session(engine) as session:
         stored = session.scalar(select(func.count()).select_from(WeComCallback))
-        processed = session.scalar(select(func.count()).select_from(WeComCallback).where(WeComCallback.processed_at.is_not(None)))  # type: ignore[union-attr]
+        processed = session.scalar(
+            select(func.count()).select_from(WeComCallback).where(WeComCallback.processed_at.is_not(None))
+        )  # type: ignore[union-attr]
         applied = session.scalar(select(func.count()).select_from(WeComMemberEvent))
         distinct_applied = session.scalar(select(func.count(func.distinct(WeComMemberEvent.callback_id))))
         last = session.scalar(select(func.max(WeComCallback.processed_at)))
         first = session.scalar(select(func.min(WeComCallback.received_at)))
     engine.dispose()
-    return {"stored": stored, "processed": processed, "applied": applied, "distinct_applied": distinct_applied,
-            "first_received": first.timestamp() if first else None, "last_processed": last.timestamp() if last else None}
+    return {
+        "stored": stored,
+        "processed": processed,
+        "applied": applied,
+        "distinct_applied": distinct_applied,
+        "first_received": first.timestamp() if first else None,
+        "last_processed": last.timestamp() if last else None,
+    }
 
 
 def durable_postgresql() -> tuple[Any, str]:
@@ -330,15 +361,34 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "--factory", "wecom_callbacks:server_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-         "--backlog", "4096"],
-        env=env, cwd=workdir,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "--factory",
+            "wecom_callbacks:server_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+        ],
+        env=env,
+        cwd=workdir,
     )
+
     def start_worker() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "idbroker.cli.main", "worker", "--queue", "wecom.callbacks"],
-            env=env, cwd=workdir, stdout=subprocess.DEVNULL,
+            env=env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
         )
 
     worker = start_worker() if not args.worker_after else None
@@ -346,9 +396,23 @@ def main() -> None:
         wait_until_up(f"{base}/health/live")
         out = workdir / "load.json"
         subprocess.run(
-            [sys.executable, __file__, "--load", "--base", base, "--out", str(out), "--callbacks", str(args.callbacks),
-             "--concurrency", str(args.concurrency), "--retries", str(args.retries)],
-            env=env, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--load",
+                "--base",
+                base,
+                "--out",
+                str(out),
+                "--callbacks",
+                str(args.callbacks),
+                "--concurrency",
+                str(args.concurrency),
+                "--retries",
+                str(args.retries),
+            ],
+            env=env,
+            check=True,
         )
         if worker is None:
             worker = start_worker()
@@ -372,19 +436,28 @@ def main() -> None:
             postgres.remove_cluster(cluster)
 
     def line(name: str, r: dict[str, Any]) -> str:
-        return (f"{name:<30} {r['requests']:>7,} requests in {r['seconds']:6.1f} s = {r['per_second']:7,.0f}/s; "
-                f"p50 {r['p50'] * 1000:6.1f} ms, p99 {r['p99'] * 1000:7.1f} ms, max {r['max'] * 1000:7.1f} ms; "
-                f"over 5 s: {r['over_5s']}; statuses {r['statuses']}; transport failures {r['transport_failures']}")
+        return (
+            f"{name:<30} {r['requests']:>7,} requests in {r['seconds']:6.1f} s = {r['per_second']:7,.0f}/s; "
+            f"p50 {r['p50'] * 1000:6.1f} ms, p99 {r['p99'] * 1000:7.1f} ms, max {r['max'] * 1000:7.1f} ms; "
+            f"over 5 s: {r['over_5s']}; statuses {r['statuses']}; transport failures {r['transport_failures']}"
+        )
 
-    print(f"database: {database_url.split('://')[0]}; {args.concurrency} concurrent connections; "
-          f"{results['distinct']:,} distinct events among {args.callbacks:,} callbacks")
+    print(
+        f"database: {database_url.split('://')[0]}; {args.concurrency} concurrent connections; "
+        f"{results['distinct']:,} distinct events among {args.callbacks:,} callbacks"
+    )
     print(line("baseline (bare endpoint, noop)", results["noop"]))
     print(line("broker (/wecom/callback)", burst))
-    after_burst = figures["last_processed"] - (burst["started_at"] + burst["seconds"]) if figures["last_processed"] else None
+    after_burst = (
+        figures["last_processed"] - (burst["started_at"] + burst["seconds"]) if figures["last_processed"] else None
+    )
     since_start = figures["last_processed"] - burst["started_at"] if figures["last_processed"] else None
-    print(f"stored {figures['stored']:,} distinct (expected {results['distinct']:,}); processed {figures['processed']:,}; "
-          f"member events applied {figures['applied']:,} from {figures['distinct_applied']:,} callbacks; "
-          f"last processed {since_start:.1f} s after the burst began ({after_burst:+.1f} s after it ended)")
+    print(
+        f"stored {figures['stored']:,} distinct (expected {results['distinct']:,}); "
+        f"processed {figures['processed']:,}; "
+        f"member events applied {figures['applied']:,} from {figures['distinct_applied']:,} callbacks; "
+        f"last processed {since_start:.1f} s after the burst began ({after_burst:+.1f} s after it ended)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,18 @@ from idbroker.contacts.collect import collect_people
 from idbroker.directory.ids import new_person_id
 from idbroker.directory.models import Person, SourceRecord
 
-COLLEGES = ["计算机学院", "数学学院", "物理学院", "化学学院", "经济学院", "管理学院", "法学院", "文学院", "医学院", "艺术学院"]
+COLLEGES = [
+    "计算机学院",
+    "数学学院",
+    "物理学院",
+    "化学学院",
+    "经济学院",
+    "管理学院",
+    "法学院",
+    "文学院",
+    "医学院",
+    "艺术学院",
+]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚"
 CHUNK = 5000

@@ -41,9 +41,20 @@ class StandIn:
     def __init__(self) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
-            [sys.executable, str(STANDIN), "--port", str(self.port), "--corp-id", CORP, "--secret", SECRET,
-             "--batch-delay", "0.5"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(STANDIN),
+                "--port",
+                str(self.port),
+                "--corp-id",
+                CORP,
+                "--secret",
+                SECRET,
+                "--batch-delay",
+                "0.5",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while True:
@@ -123,7 +134,7 @@ def change_one_percent(database: Path, ids: list[str]) -> int:
     from idbroker.directory.models import SourceRecord
 
     engine = make_engine(f"sqlite:///{database}")
-    changed = ids[:: 100]
+    changed = ids[::100]
     with Session(engine) as session:
         for i, pid in enumerate(changed):
             if i % 10 < 5:
@@ -166,22 +177,30 @@ def main() -> None:
         shutil.copyfile(database, workdir / "directory.db")
         print(f"directory: {args.people:,} people written in {built:.1f} s; primaries chosen in {primaries:.1f} s")
 
-        first_time, first = run_sync("first")
+        first_time, _ = run_sync("first")
         stats = standin.stats()
         by_api = stats["by_api"]
-        print(f"first sync: {first_time:.1f} s, {stats['calls']} calls {by_api}; members in the corp {stats['members']:,}")
-        print(f"  of which member calls (upload, syncuser, getresult): {member_calls(by_api)}; "
-              f"departments {sum(n for a, n in by_api.items() if a.startswith('department/'))}; "
-              f"gettoken {by_api.get('gettoken', 0)}")
+        print(
+            f"first sync: {first_time:.1f} s, {stats['calls']} calls {by_api}; members in the corp {stats['members']:,}"
+        )
+        print(
+            f"  of which member calls (upload, syncuser, getresult): {member_calls(by_api)}; "
+            f"departments {sum(n for a, n in by_api.items() if a.startswith('department/'))}; "
+            f"gettoken {by_api.get('gettoken', 0)}"
+        )
 
         changed = change_one_percent(database, ids)
         before = stats["by_api"]
         inc_time, inc = run_sync("increment")
         after = standin.stats()["by_api"]
-        delta = {api: after.get(api, 0) - before.get(api, 0) for api in after if after.get(api, 0) != before.get(api, 0)}
+        delta = {
+            api: after.get(api, 0) - before.get(api, 0) for api in after if after.get(api, 0) != before.get(api, 0)
+        }
         calls = sum(delta.values())
-        print(f"increment: {changed:,} people changed (1 %): {inc_time:.1f} s, {calls} calls {delta}; "
-              f"{calls / changed:.3f} calls per changed member; counts {dict(inc.counts)}")
+        print(
+            f"increment: {changed:,} people changed (1 %): {inc_time:.1f} s, {calls} calls {delta}; "
+            f"{calls / changed:.3f} calls per changed member; counts {dict(inc.counts)}"
+        )
     finally:
         standin.stop()
 
@@ -195,8 +214,10 @@ def main() -> None:
         configure(workdir, database, baseline, batch_threshold=10**9)
         base_time, _ = run_sync("baseline")
         stats = baseline.stats()
-        print(f"baseline, one by one (user/create, concurrency 50): {base_time:.1f} s, {stats['calls']} calls; "
-              f"members in the corp {stats['members']:,}")
+        print(
+            f"baseline, one by one (user/create, concurrency 50): {base_time:.1f} s, {stats['calls']} calls; "
+            f"members in the corp {stats['members']:,}"
+        )
     finally:
         baseline.stop()
     shutil.rmtree(workdir, ignore_errors=True)

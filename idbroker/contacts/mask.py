@@ -1,7 +1,8 @@
 """Masked forms of numbers, phones and addresses: what pages, logs and explanations show.
 
-`112****234` for a student or staff number, `+86 138****5678` for a phone, `z***@example.edu.cn` for an
-email — enough for a person to recognise their own, not enough to learn someone else's.
+`112****234` for a student or staff number, `138****5678` for a mainland mobile (as people write it),
+`z***@example.edu.cn` for an email — enough for a person to recognise their own, not enough to learn someone
+else's.
 """
 
 from __future__ import annotations

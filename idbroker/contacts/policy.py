@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from idbroker.config import Settings
 from idbroker.policy import load_policy
 
+M = TypeVar("M", bound=BaseModel)
 RULES = ("verified_by_person", "confirmed_by_helpdesk", "still_listed", "freshest", "source_order")
 Rule = Literal["verified_by_person", "confirmed_by_helpdesk", "still_listed", "freshest", "source_order"]
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -102,12 +103,16 @@ class ContactsPolicy(Strict):
     delivery: DeliveryPolicy = DeliveryPolicy()
 
 
-@lru_cache(maxsize=8)
-def _policy_at(path: Path, mtime: float) -> ContactsPolicy:
-    return load_policy(path, ContactsPolicy)
+@lru_cache(maxsize=16)
+def _load_at(path: Path, mtime: float, model: type[M]) -> M:
+    return load_policy(path, model)
+
+
+def policy_file(settings: Settings, name: str, model: type[M]) -> M:
+    """`<policies_dir>/<name>` validated as `model`, read again only when the file changes."""
+    path = Path(settings.policies_dir) / name
+    return _load_at(path, path.stat().st_mtime if path.exists() else 0.0, model)
 
 
 def contacts_policy(settings: Settings) -> ContactsPolicy:
-    """The policy in `<policies_dir>/contacts.yaml`, re-read when the file changes."""
-    path = Path(settings.policies_dir) / "contacts.yaml"
-    return _policy_at(path, path.stat().st_mtime if path.exists() else 0.0)
+    return policy_file(settings, "contacts.yaml", ContactsPolicy)

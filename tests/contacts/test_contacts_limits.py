@@ -162,3 +162,24 @@ def test_plain_addresses_are_normalised() -> None:
     assert parse_email(" Zhang.San@Example.EDU.cn ").value == "zhang.san@example.edu.cn"
     assert parse_email("zhang＠example.edu.cn").value == "zhang@example.edu.cn"  # a full-width ＠ from a Chinese IME
     assert parse_email("a@例子.中国").value == "a@xn--fsqu00a.xn--fiqs8s"
+
+
+def test_requests_at_once_for_one_number_do_not_pass_its_limit(engine: Engine, people: list[str]) -> None:
+    import threading
+
+    outcomes: list[str] = []
+
+    def attempt(person: str) -> None:
+        try:
+            send(engine, person, "13900003333")
+            outcomes.append("sent")
+        except ContactRefused as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=attempt, args=(person,)) for person in people[:6]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["limit_target"] * 5 + ["sent"]
+    assert sent(engine) == 1

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from idbroker.config import Settings
-from idbroker.policy import load_policy
+from idbroker.contacts.policy import policy_file
 
 PLACEHOLDERS = frozenset({"code", "minutes", "link", "school"})
 
@@ -90,14 +88,8 @@ class Rendered:
     cloud_params: dict[str, str] | None = None
 
 
-@lru_cache(maxsize=8)
-def _messages_at(path: Path, mtime: float) -> Messages:
-    return load_policy(path, Messages)
-
-
 def messages(settings: Settings) -> Messages:
-    path = Path(settings.policies_dir) / "messages.yaml"
-    return _messages_at(path, path.stat().st_mtime if path.exists() else 0.0)
+    return policy_file(settings, "messages.yaml", Messages)
 
 
 def channels_of(settings: Settings, template: str) -> set[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from idbroker.contacts.errors import ContactRefused
@@ -57,13 +57,25 @@ def check_send(
     ip: str | None,
     now: datetime,
 ) -> None:
-    """Refuse (429) when sending one more code or link would pass a limit; check the lock-out first."""
+    """Refuse (429) when sending one more code or link would pass a limit; check the lock-out first.
+
+    Two requests at once for one person or one number are serialised (SQLite: the write lock every
+    transaction takes; PostgreSQL: advisory locks, person first then number), so a limit is never passed by
+    a race."""
+    _serialise(session, person_id, target)
     check_not_locked(session, policy, person_id, now)
     limits = policy.limits
     _check(session, "person_id", person_id, limits.per_person, "person", now)
     _check(session, "ip_hash", ip, limits.per_ip, "ip", now)
     _check(session, "target_hash", target, limits.per_target, "target", now)
     _check(session, "block_hash", block, limits.per_block, "block", now)
+
+
+def _serialise(session: Session, *keys: str) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"contacts:{key}"})
 
 
 def failures_today(session: Session, person_id: str, now: datetime) -> int:

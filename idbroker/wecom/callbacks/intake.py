@@ -142,6 +142,7 @@ class Intake:
         self._queue: queue.Queue[tuple[Accepted, Future[None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._woken = 0  # the second of the last wake-up job this writer committed
 
     def submit(self, accepted: Accepted) -> Future[None]:
         self._ensure_started()
@@ -195,10 +196,13 @@ class Intake:
     def _write(self, group: list[Accepted]) -> None:
         now = utcnow()
         rows = {a.digest: {"digest": a.digest, "kind": a.kind, "encrypt": a.encrypt, "received_at": now} for a in group}
+        second = int(time.time())
         with Session(self.engine) as session:
             session.execute(_insert_new(session), list(rows.values()))
-            wake_worker(session)
+            if second != self._woken:  # one wake-up a second is enough: it takes every waiting callback
+                wake_worker(session)
             session.commit()
+        self._woken = second
 
 
 def _insert_new(session: Session):  # type: ignore[no-untyped-def]
