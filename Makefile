@@ -20,6 +20,8 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Demo mode turns on the development CAS page, the outbox of messages "sent" and the demo app: loopback only.
+demo: export IDBROKER_DEMO_MODE = true
 demo: setup
 	$(BIN)/idbroker keys init
 	$(BIN)/idbroker db upgrade

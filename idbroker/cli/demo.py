@@ -9,11 +9,13 @@ import typer
 
 from idbroker.cli.running import transaction
 from idbroker.config import get_settings
-from idbroker.demo.campus import generate_campus
+from idbroker.demo.campus import EXAMPLE_NUMBERS, generate_campus
 from idbroker.sources.importer import run_import
+from idbroker.staff.roles import grant, roles_of
 
 demo_app = typer.Typer(no_args_is_help=True, help="Demo data: a generated campus on the embedded database.")
 DEMO_SOURCES = ("student", "hr", "cas", "billing")
+DEMO_STAFF_UID = EXAMPLE_NUMBERS[-1]
 
 
 @demo_app.command("load")
@@ -36,6 +38,17 @@ def load(
             f"{source}: {report.counts['new']} new records, {link.get('new_people', 0)} new people, "
             f"{link.get('queued', 0)} review cases"
         )
+    _grant_demo_staff()
+
+
+def _grant_demo_staff() -> None:
+    """The example teacher (张帅, 工号 6120170032) holds every staff role in the demo, to try the consoles."""
+    with transaction() as session:
+        held = roles_of(session, DEMO_STAFF_UID)
+        for role in ("helpdesk", "privacy_officer", "admin"):
+            if role not in held:
+                grant(session, DEMO_STAFF_UID, role, actor="demo")
+    typer.echo(f"demo staff: {DEMO_STAFF_UID} (张帅) may open /helpdesk and /privacy")
 
 
 def register(app: typer.Typer) -> None:

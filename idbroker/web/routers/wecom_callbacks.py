@@ -8,7 +8,6 @@ garbage body 400 — and nothing is stored. If the database cannot commit, 503: 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -93,7 +92,7 @@ async def receive_event(request: Request) -> Response:
     except CallbackRejected as exc:
         return _refusal(exc)
     try:
-        await asyncio.wrap_future(receiver.intake.submit(accepted))
+        await receiver.intake.submit(accepted)
     except Exception:  # not committed: not acknowledged, WeChat Work retries
         return PlainTextResponse("the event could not be stored; retry", status_code=503)
     return Response(status_code=200)

@@ -10,13 +10,17 @@ their XML and are both kept. (The ciphertext itself cannot be the key: it starts
 
 `Intake` writes in groups: one writer thread takes whatever callbacks are waiting (up to `max_batch`),
 inserts them in one transaction (`ON CONFLICT (digest) DO NOTHING`), wakes the worker through the job
-queue in the same transaction, commits, and only then resolves each request's future — so thousands of
-callbacks a second cost a few hundred commits, and none is answered before it is durable. A failed
-commit fails every request of the group (HTTP 503): WeChat Work retries them.
+queue in the same transaction (once a second), commits, and only then resolves the requests' futures — all
+of a group in one hand-over to the event loop — so thousands of callbacks a second cost a few hundred
+commits, and none is answered before it is durable. A failed commit fails every request of the group
+(HTTP 503): WeChat Work retries them. The writer is a thread, not the event loop, on purpose: writing on
+the loop measured faster, but a database waiting for a lock would then stall every route of the process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import queue
@@ -139,20 +143,24 @@ class Intake:
 
     def __init__(self, engine: Engine, *, max_batch: int = 500, linger: float = 0.002) -> None:
         self.engine, self.max_batch, self.linger = engine, max_batch, linger
-        self._queue: queue.Queue[tuple[Accepted, Future[None]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Accepted, asyncio.Future[None] | Future[None]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._woken = 0  # the second of the last wake-up job this writer committed
 
-    def submit(self, accepted: Accepted) -> Future[None]:
+    def submit(self, accepted: Accepted) -> asyncio.Future[None]:
+        """From a coroutine: a future of the event loop, resolved once the callback is committed."""
         self._ensure_started()
-        future: Future[None] = Future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put((accepted, future))
         return future
 
     def store(self, accepted: Accepted, timeout: float = 30.0) -> None:
         """Store one callback and wait until it is committed (for callers without an event loop)."""
-        self.submit(accepted).result(timeout)
+        self._ensure_started()
+        future: Future[None] = Future()
+        self._queue.put((accepted, future))
+        future.result(timeout)
 
     def close(self) -> None:
         if self._thread is not None:
@@ -187,11 +195,9 @@ class Intake:
                 self._write([accepted for accepted, _ in group])
             except Exception as exc:  # the database failed: nobody is acknowledged, WeChat Work retries
                 log.warning("callback intake could not commit %d callbacks: %s", len(group), type(exc).__name__)
-                for _, future in group:
-                    future.set_exception(exc)
+                _settle([future for _, future in group], exc)
                 continue
-            for _, future in group:
-                future.set_result(None)
+            _settle([future for _, future in group], None)
 
     def _write(self, group: list[Accepted]) -> None:
         now = utcnow()
@@ -203,6 +209,32 @@ class Intake:
                 wake_worker(session)
             session.commit()
         self._woken = second
+
+
+def _settle(futures: list[asyncio.Future[None] | Future[None]], error: Exception | None) -> None:
+    """Resolve a group's futures: one hand-over per event loop (not one per request), so a group of hundreds
+    wakes the loop once."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for future in futures:
+        if isinstance(future, asyncio.Future):
+            by_loop.setdefault(future.get_loop(), []).append(future)
+        elif error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, waiting, error)
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for future in futures:
+        if future.done():  # the request went away (its client hung up)
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def _insert_new(session: Session):  # type: ignore[no-untyped-def]
