@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -434,6 +435,7 @@ def main() -> None:
             from services import postgres
 
             postgres.remove_cluster(cluster)
+    shutil.rmtree(workdir, ignore_errors=True)  # the database and the load file
 
     def line(name: str, r: dict[str, Any]) -> str:
         return (

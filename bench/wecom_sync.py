@@ -205,6 +205,7 @@ def main() -> None:
         standin.stop()
 
     if args.no_baseline:
+        shutil.rmtree(workdir, ignore_errors=True)
         return
     baseline = StandIn()
     try:

@@ -1,8 +1,9 @@
 """A person's own privacy pages: who used my data, my consents (with withdraw), download my data.
 
 - `data_uses` — the apps and staff that read or changed the person's data, when and why, from the audit
-  log (every ID that resolves to them; their own actions left out). Staff appear by role, never by name
-  or uid; apps by their registered name. The page turns each `DataUse` into a sentence in the person's
+  log (every ID that resolves to them; their own actions left out): one line per app (how often, when
+  last, which claims, for what purpose), and each use by staff. Staff appear by role, never by name or
+  uid; apps by their registered name. The page turns each `DataUse` into a sentence in the person's
   language; this module knows no language.
 - `my_consents` / `withdraw_consent` — the separate consents (PIPL Art. 23) and their withdrawal, through
   the release module (`idbroker.release.consent`), which revokes the app's sign-ins at once.
@@ -51,6 +52,7 @@ USES = {
 }
 """Events that are a use of the person's data, and the kind of sentence each becomes."""
 MAX_USES = 200
+RECENT_TIMES = 10
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,13 @@ class AppSummary:
     last: datetime
     claims: list[str]
     purpose: str | None
+    recent: list[datetime]  # the latest RECENT_TIMES releases, newest first
 
 
 @dataclass(frozen=True)
 class DataUses:
-    uses: list[DataUse]  # newest first, at most MAX_USES
-    apps: list[AppSummary] = field(default_factory=list)
+    uses: list[DataUse]  # by staff and the system, newest first, at most MAX_USES
+    apps: list[AppSummary] = field(default_factory=list)  # releases to apps, one line per app
 
 
 def my_ids(session: Session, person_id: str) -> list[str]:
@@ -128,7 +131,7 @@ def data_uses(session: Session, person_id: str) -> DataUses:
         entry = entry_of(event)
         if entry.action == "release" and entry.app:
             per_app.setdefault(entry.app, []).append(entry)
-        if len(uses) < MAX_USES:
+        elif len(uses) < MAX_USES:
             who = _who(session, entry, apps, roles)
             uses.append(DataUse(entry.at, USES[entry.action], who, entry.what, entry.purpose, entry.reason))
     summaries = []
@@ -142,6 +145,7 @@ def data_uses(session: Session, person_id: str) -> DataUses:
                 last=entries[0].at,
                 claims=sorted(claims),
                 purpose=entries[0].purpose,
+                recent=[entry.at for entry in entries[:RECENT_TIMES]],
             )
         )
     return DataUses(uses, sorted(summaries, key=lambda summary: summary.last, reverse=True))

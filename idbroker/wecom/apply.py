@@ -1,10 +1,11 @@
 """Applying a plan: every change recorded the moment WeChat Work accepted it, so a killed sync resumes.
 
-Each member call is recorded in its own transaction as soon as it succeeds; a sync killed halfway leaves
-the recorded state exactly as far as it got, and the next sync plans only what is left. The one call that
-may have reached WeChat Work unrecorded is made again, harmlessly: an update is idempotent, and a create
-that finds its userid taken (60102) adopts the member after checking it is the same person (same name:
-WeChat Work no longer shows the contacts secret a member's mobile or email) and then pushes the rest.
+Every member call is recorded as soon as it succeeds (the outcomes that arrive together, in one short
+transaction); a sync killed halfway leaves the recorded state as far as it got, and the next sync plans only
+what is left. A call that reached WeChat Work but was not recorded yet is made again, harmlessly: an update
+is idempotent, and a create that finds its userid taken (60102) adopts the member after checking it is the
+same person (same name: WeChat Work no longer shows the contacts secret a member's mobile or email) and then
+pushes the rest.
 A batch job is recorded as soon as it is submitted and waited for again after a restart, never resubmitted.
 
 Reconciled rather than failing the run: 60102 (adopt, or report a stranger holding the userid), 60111 (the
@@ -106,12 +107,15 @@ class Applier:
         batch_poll: tuple[float, float] = (0.5, 10.0),
         batch_timeout: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
+        callback: dict[str, str] | None = None,
     ) -> None:
         self.engine, self.client, self.policy = engine, client, policy
+        self.callback = callback  # where WeChat Work pushes batch_job_result (the broker's callback URL)
         self.concurrency = concurrency
         self.progress = progress or (lambda _n: None)
         self.batch_poll, self.batch_timeout, self.sleep = batch_poll, batch_timeout, sleep
         self.report = SyncReport()
+        self._conflicted: set[str] = set()  # userids with an open conflict (their rows are deleted on success)
 
     # --- the plan -------------------------------------------------------------------------------------
 
@@ -281,7 +285,7 @@ class Applier:
     def _batch(self, calls: list[MemberCall]) -> None:
         for chunk in _chunks(calls):
             media_id = self.client.upload_file("members.csv", members_csv(chunk))
-            jobid = self.client.sync_users(media_id, to_invite=self.policy.invite_on_create)
+            jobid = self.client.sync_users(media_id, to_invite=self.policy.invite_on_create, callback=self.callback)
             with Session(self.engine) as session:
                 session.add(WeComBatch(jobid=jobid, members=len(chunk)))
                 rows = [{"u": call.userid, "pending_job": jobid, **_pending_values(call.record)} for call in chunk]
@@ -442,6 +446,16 @@ def _report_conflict_row(
 # --- a whole sync -------------------------------------------------------------------------------------
 
 
+def batch_callback(settings: Settings) -> dict[str, str] | None:
+    """The broker's own callback (its URL, Token and EncodingAESKey), for WeChat Work to push batch_job_result
+    to — so a waiting sync reads the result as soon as the job ends; None when callbacks are not configured."""
+    token, key = settings.wecom_callback_token, settings.wecom_encoding_aes_key
+    if token is None or key is None:
+        return None
+    url = settings.public_url.rstrip("/") + "/wecom/callback"
+    return {"url": url, "token": token.get_secret_value(), "encodingaeskey": key.get_secret_value()}
+
+
 @dataclass
 class Sync:
     """Everything one sync needs, read once: settings, policy, the desired-state reader (and, to call, a client)."""
@@ -487,7 +501,12 @@ class Sync:
         """Finish earlier batch jobs, plan, apply; members a batch could not create get a second, one-by-one pass."""
         client = self.connect()
         applier = Applier(
-            self.engine, client, self.policy, concurrency=self.settings.wecom_concurrency, progress=progress
+            self.engine,
+            client,
+            self.policy,
+            concurrency=self.settings.wecom_concurrency,
+            progress=progress,
+            callback=batch_callback(self.settings),
         )
         applier.resume_batches()
         plan = self.plan(now=now, people=people)

@@ -196,8 +196,12 @@ class WeComClient:
         data = self.call("POST", "media/upload", params={"type": "file"}, files={"media": (name, content, "text/csv")})
         return str(data["media_id"])
 
-    def sync_users(self, media_id: str, *, to_invite: bool) -> str:
-        return str(self.call("POST", "batch/syncuser", json={"media_id": media_id, "to_invite": to_invite})["jobid"])
+    def sync_users(self, media_id: str, *, to_invite: bool, callback: dict[str, str] | None = None) -> str:
+        """`batch/syncuser`; with `callback` ({url, token, encodingaeskey}) the job's end is also pushed there."""
+        body: dict[str, Any] = {"media_id": media_id, "to_invite": to_invite}
+        if callback:
+            body["callback"] = callback
+        return str(self.call("POST", "batch/syncuser", json=body)["jobid"])
 
     def batch_result(self, jobid: str) -> dict[str, Any]:
         return self.call("GET", "batch/getresult", params={"jobid": jobid})

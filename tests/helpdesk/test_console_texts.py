@@ -10,7 +10,9 @@ from idbroker.web.templates import TEMPLATES_DIR, catalog
 
 PREFIXES = ("helpdesk.", "privacy.", "me_privacy.")
 TEMPLATES = sorted(
-    path for pattern in ("helpdesk_*.html", "privacy_*.html", "me_privacy_*.html") for path in TEMPLATES_DIR.glob(pattern)
+    path
+    for pattern in ("helpdesk_*.html", "privacy_*.html", "me_privacy_*.html")
+    for path in TEMPLATES_DIR.glob(pattern)
 )
 LITERAL_KEY = re.compile(r"""t\(\s*['"]([a-z_.]+)['"]""")
 

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from standins.cas_server import CasStandIn
 
 from idbroker.audit.models import AuditEvent
+from idbroker.contacts.models import ContactPoint
 from idbroker.linking.models import MergeCandidate
 
 HTML = {"accept": "text/html"}
@@ -131,7 +132,9 @@ def test_correct_a_phone_and_send_an_update_link(
     assert sent.status_code == 200
     with Session(sqlite_engine) as session:
         actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq)).all()]
+        point = session.exec(select(ContactPoint).where(ContactPoint.value == "+8613912345678")).one()
     assert "contact.helpdesk.corrected" in actions and "contact.update_link.sent" in actions
+    assert (point.confirmed_by, point.confirmed_reason) == (f"person:{privacy_campus.helpdesk}", "ticket 44")
 
 
 def test_review_a_case_and_merge_it_then_undo_it(

@@ -219,13 +219,21 @@ def change_contact_xml(change: str, *, at: int = 1_700_000_000, **fields: Any) -
     )
 
 
-def signed_post(xml: str, *, nonce: str = "1372623149", timestamp: str = "1700000000") -> tuple[dict[str, str], bytes]:
-    """(query, body) of a callback as WeChat Work sends it, encrypted and signed by wechatpy."""
+def wechatpy_encrypt(xml: str, nonce: str, timestamp: str, corp_id: str = CORP_ID) -> tuple[str, str]:
+    """(Encrypt, msg_signature) of `xml` as wechatpy, an independent implementation, makes them."""
     import re
 
-    envelope = wechatpy_crypto().encrypt_message(xml, nonce, timestamp)
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    envelope = WeChatCrypto(CALLBACK_TOKEN, ENCODING_AES_KEY, corp_id).encrypt_message(xml, nonce, timestamp)
     encrypt = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
     signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
+    return encrypt, signature
+
+
+def signed_post(xml: str, *, nonce: str = "1372623149", timestamp: str = "1700000000") -> tuple[dict[str, str], bytes]:
+    """(query, body) of a callback as WeChat Work sends it, encrypted and signed by wechatpy."""
+    encrypt, signature = wechatpy_encrypt(xml, nonce, timestamp)
     body = (
         f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
         "<AgentID><![CDATA[1000002]]></AgentID></xml>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.privacy import HELPDESK_UID, PRIVACY_UID, Campus
+from plugins.privacy import HELPDESK_UID, PRIVACY_UID, Campus, add_events
 from plugins.web import DESKTOP, LiveServer, fonts_used, log_in, take_screenshot
 from sqlmodel import Session
 from standins.cas_server import CasStandIn
@@ -28,6 +28,8 @@ def test_helpdesk_merge_then_privacy_officer_then_the_person(
 ) -> None:
     campus = privacy_campus
     page.set_viewport_size(DESKTOP)
+    for person in (campus.zhang, campus.student):  # an app that read a lot today: statistics and an alert
+        add_events(live_server.engine, 60, subject=person, actor="app:bus")
 
     # The helpdesk member finds 张帅 by the pinyin of the name.
     log_in(page, live_server, cas_server, HELPDESK_UID, "/helpdesk")
@@ -80,6 +82,8 @@ def test_helpdesk_merge_then_privacy_officer_then_the_person(
     page.get_by_test_id("report-person").wait_for()
     take_screenshot(page, "privacy-report")
     page.get_by_role("link", name="应用统计与告警").click()
+    assert "app:bus" in page.get_by_test_id("alerts").inner_text()
+    assert page.get_by_test_id("app-stats").locator("tbody tr").count() == 1
     take_screenshot(page, "privacy-apps")
     page.get_by_role("link", name="签名检查点").click()
     page.get_by_role("button", name="立即签名当前日志").click()

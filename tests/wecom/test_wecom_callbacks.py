@@ -20,6 +20,7 @@ from plugins.wecom import (
     signed_post,
     subscribe_xml,
     sync,
+    wechatpy_encrypt,
 )
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
@@ -130,15 +131,9 @@ def test_bad_callbacks_get_4xx_and_nothing_is_stored(engine: Engine, client: Tes
     elif case == "wrong corp in the envelope":
         body = body.replace(CORP_ID.encode(), b"wwanothercorp0001")
     elif case == "encrypted for another corp":
-        import re
-
-        from wechatpy.enterprise.crypto import WeChatCrypto
-
-        envelope = WeChatCrypto(CALLBACK_TOKEN, ENCODING_AES_KEY, "wwanothercorp0001").encrypt_message(
-            subscribe_xml("wx-someone"), query["nonce"], query["timestamp"]
+        encrypt, query["msg_signature"] = wechatpy_encrypt(
+            subscribe_xml("wx-someone"), query["nonce"], query["timestamp"], corp_id="wwanothercorp0001"
         )
-        encrypt = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
-        query["msg_signature"] = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)  # type: ignore[union-attr]
         body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
     elif case == "truncated":
         body = body[: len(body) // 2]
