@@ -9,14 +9,9 @@ from rich.console import Console
 
 from idbroker.audit.chain import append as audit
 from idbroker.cli.running import cli_actor, transaction
+from idbroker.contacts.mask import mask_phone
 from idbroker.contacts.primary import describe, primary_choices
 from idbroker.linking.explain import describe_evidence, explain
-
-
-def _masked(value: str | None) -> str:
-    if not value:
-        return "-"
-    return value[:4] + "****" + value[-3:] if len(value) > 7 else "****"
 
 
 def explain_command(
@@ -47,7 +42,7 @@ def explain_command(
         id_state = "valid ID on file" if r.national_id_hash else "no valid ID"
         console.print(
             f"  record {r.id}: {r.source} {r.key} {r.name or '-'}, born {r.birth_date or '-'}, "
-            f"phone {_masked(r.phone)}, {id_state}, {'present' if r.present else 'inactive'}"
+            f"phone {mask_phone(r.phone) if r.phone else '-'}, {id_state}, {'present' if r.present else 'inactive'}"
             + (f", set aside: {aside}" if aside else ""),
             highlight=False,
             soft_wrap=True,

@@ -23,9 +23,9 @@ from idbroker.helpdesk.review_queue import approve, decide_case, open_case, queu
 from idbroker.helpdesk.search import find_people
 from idbroker.helpdesk.unmerge import undo_merge
 from idbroker.staff.require import require_role
+from idbroker.web.client import client_ip
 from idbroker.web.csrf import verify_csrf
 from idbroker.web.errors import PageError
-from idbroker.web.routers.privacy import client_ip
 from idbroker.web.session import Login, settings_of
 from idbroker.web.templates import render
 

@@ -23,6 +23,7 @@ from idbroker.contacts.verification import flow, strategy_link
 from idbroker.contacts.verification.state import Outcome
 from idbroker.contacts.verification.strategy_code import send_code, submit_code
 from idbroker.db import session_scope
+from idbroker.web.client import client_ip
 from idbroker.web.session import LoginRequired, current_login, request_path, settings_of
 
 UPDATE_COOKIE = "idb_update"
@@ -73,10 +74,6 @@ OwnerDep = Annotated[Owner, Depends(contact_owner)]
 ContactId = Annotated[int, Path(ge=1, le=2**62)]
 FlowId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 Token = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def send_soon(request: Request, tasks: BackgroundTasks, delivery_id: int) -> None:

@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idbroker.db import session_scope
 from idbroker.selfservice.privacy import data_uses, my_consents, my_data, my_data_json, withdraw_consent
+from idbroker.web.client import client_ip
 from idbroker.web.csrf import verify_csrf
-from idbroker.web.routers.privacy import attachment, client_ip
+from idbroker.web.routers.privacy import attachment
 from idbroker.web.session import Login, require_login
 from idbroker.web.templates import render
 

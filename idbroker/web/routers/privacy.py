@@ -24,6 +24,7 @@ from idbroker.audit.stats import app_statistics
 from idbroker.db import session_scope
 from idbroker.directory.queries import PersonNotFound, people_by_number
 from idbroker.staff.require import require_role
+from idbroker.web.client import client_ip
 from idbroker.web.csrf import verify_csrf
 from idbroker.web.errors import PageError
 from idbroker.web.session import Login, settings_of
@@ -36,11 +37,6 @@ Day = Annotated[date | None, Query(description="A day (UTC), YYYY-MM-DD")]
 PersonQuery = Annotated[str, Query(min_length=1, max_length=64, description="A person ID or any number they hold")]
 HTML = {"response_class": HTMLResponse}
 PAGE_SIZE = 50
-
-
-def client_ip(request: Request) -> str | None:
-    """The client address the audit events record (behind a proxy: what uvicorn's --proxy-headers gives)."""
-    return request.client.host if request.client else None
 
 
 def _actor(request: Request, staff: str | None) -> str | None:
