@@ -3,7 +3,8 @@ Work sync follow. Each consumer keeps its own cursor (the last event id it handl
 
 Kinds: `person.created`, `person.updated`, `person.merged` (subject: the survivor, `other`: the absorbed),
 `person.unmerged` (subject: the restored person, `other`: the former survivor), `person.left` (no active
-record remains).
+record remains), `consent.withdrawn` (the person withdrew their separate consent to one app, `details["app"]`:
+only that app's change feed tells it, so that it forgets what it holds — see `idbroker.release.feed`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from idbroker.clock import utcnow
 
-KINDS = ("person.created", "person.updated", "person.merged", "person.unmerged", "person.left")
+KINDS = ("person.created", "person.updated", "person.merged", "person.unmerged", "person.left", "consent.withdrawn")
 
 
 class DirectoryEvent(SQLModel, table=True):

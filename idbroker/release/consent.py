@@ -2,7 +2,8 @@
 
 A consent covers the claims, purpose and recipient the person was shown (`AppPolicy.purpose_digest`):
 when the policy changes, the person is asked again. Withdrawing is as easy as giving: it takes effect at
-once, revokes the app's sign-ins for that person, and is audited like the grant.
+once, revokes the app's sign-ins for that person, is audited like the grant, and is told to that app alone
+through its change feed (a `consent.withdrawn` directory event naming the app; `idbroker.release.feed`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
+from idbroker.directory.events import emit
 from idbroker.directory.queries import resolve_person
 from idbroker.oidc.rfc6749.tokens import revoke_grants
 from idbroker.release.models import App, Consent
@@ -87,6 +89,7 @@ def withdraw(session: Session, person_id: str, client_id: str, *, actor: str) ->
         subject=person.id,
         details={"app": client_id, "consent": consent.id, "grants_revoked": revoked},
     )
+    emit(session, "consent.withdrawn", person.id, app=client_id)  # the app hears it in its change feed
     return True
 
 

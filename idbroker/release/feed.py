@@ -6,6 +6,13 @@ never sees an internal ID: a merge reads `{"kind": "merged", "sub": <canonical>,
 absorbed person's own>}`, an un-merge `{"kind": "unmerged", "sub": <restored>, "from_sub": <former
 survivor>}`. Each item goes through the release gate (audited, consent respected). The app keeps its own
 cursor: the `next` of one page is the `after` of the next.
+
+One notice is not a release: when a person withdraws their separate consent to an app
+(`idbroker.release.consent.withdraw`), that app alone reads `{"kind": "consent_withdrawn", "sub": <its own
+pseudonym of the person>}` — the one value it already holds, so that it can forget the person. The gate would
+refuse it (there is no consent any more) and it carries no claim, so it bypasses the gate and is audited on
+its own as `feed.notice` (actor the app, subject the person), each time the app reads it. Other apps never
+see it, and an app that was never given a pseudonym of the person is not told.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from idbroker.directory.events import events_after
+from idbroker.audit.chain import append as audit
+from idbroker.directory.events import DirectoryEvent, events_after
 from idbroker.directory.queries import PersonNotFound, resolve_person
 from idbroker.release.gate import ReleaseGate, ReleaseRefused
 from idbroker.release.models import App
@@ -28,6 +36,9 @@ KIND_NAMES = {
     "person.unmerged": "unmerged",
     "person.left": "left",
 }
+NOTICES = {"consent.withdrawn": "consent_withdrawn"}
+"""Directory events told to the one app they name (`details["app"]`), outside the release gate."""
+NOTICE_ACTION = "feed.notice"
 MAX_PAGE = 1000
 
 
@@ -47,6 +58,26 @@ def _family(session: Session, person_id: str) -> set[str]:
     return {person_id, current, *absorbed_ids(session, current)}
 
 
+def _notice(session: Session, gate: ReleaseGate, app: App, event: DirectoryEvent) -> Change | None:
+    """The app's `consent_withdrawn` notice for a `consent.withdrawn` event naming it; None for any other app."""
+    if event.id is None or (event.details or {}).get("app") != app.client_id:
+        return None
+    if not known_people(session, app.sector, _family(session, event.person_id)):
+        return None  # never given a pseudonym of the person: nothing to forget
+    try:
+        sub = gate.pseudonyms.canonical(session, app.sector, event.person_id)
+    except PersonNotFound:
+        return None
+    audit(
+        session,
+        actor=f"app:{app.client_id}",
+        action=NOTICE_ACTION,
+        subject=resolve_person(session, event.person_id).id,
+        details={"app": app.client_id, "notice": NOTICES[event.kind], "fields": ["pseudonym"], "via": "feed"},
+    )
+    return Change(cursor=event.id, kind=NOTICES[event.kind], at=event.at.isoformat(), claims={"sub": sub})
+
+
 def changes(
     session: Session, gate: ReleaseGate, app: App, policy: AppPolicy, *, after: int, limit: int = 100
 ) -> tuple[list[Change], int]:
@@ -55,6 +86,11 @@ def changes(
     events = events_after(session, after, limit)
     items: list[Change] = []
     for event in events:
+        if event.kind in NOTICES:
+            notice = _notice(session, gate, app, event)
+            if notice is not None:
+                items.append(notice)
+            continue
         kind = KIND_NAMES.get(event.kind)
         if kind is None or event.id is None:
             continue

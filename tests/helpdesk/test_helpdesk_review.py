@@ -1,4 +1,5 @@
-"""The review queue at the helpdesk: side by side, merge / keep apart / defer, four eyes, un-merge, health."""
+"""The review queue at the helpdesk: side by side, merge / keep apart / defer, four eyes (in the console and
+the CLI alike), un-merge, health."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from pathlib import Path
 
 import pytest
 from factories import STUDENT_HEADER, student, write_csv
-from plugins.privacy import Campus
+from fastapi.testclient import TestClient
+from plugins.privacy import HELPDESK_UID, PRIVACY_UID, SECOND_HELPDESK_UID, Campus, signed_in_token
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from standins.cas_server import CasStandIn
+from typer.testing import CliRunner
 
 from idbroker.audit.models import AuditEvent
+from idbroker.cli.main import app
 from idbroker.clock import utcnow
 from idbroker.config import get_settings
 from idbroker.db import session_scope
@@ -188,3 +193,139 @@ def test_decisions_name_their_reason_in_the_log(engine: Engine, privacy_campus: 
     with Session(engine) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "review.defer")).one()
     assert json.loads(event.details)["reason"] == "ticket 77"
+
+
+# --- four eyes in the CLI: the same rule, held by `idbroker.linking.review` for every caller -----------------
+
+runner = CliRunner()
+
+
+def cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def approval_of(output: str) -> str:
+    return output.split("approval ", 1)[1].split(" ", 1)[0]
+
+
+def merged(engine: Engine, a: str, b: str) -> bool:
+    with Session(engine) as session:
+        return resolve_person(session, a).id == resolve_person(session, b).id
+
+
+def test_the_cli_cannot_merge_staff_records_alone(
+    engine: Engine, privacy_campus: Campus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = staff_case(engine, privacy_campus, tmp_path)
+    with Session(engine) as session:
+        other = session.get(MergeCandidate, case_id).person_b  # type: ignore[union-attr]
+    monkeypatch.setenv("LOGNAME", "alice")  # the operating-system account is the CLI's actor
+    asked = cli("review", "decide", str(case_id), "merge", "--reason", "ticket 31")
+    assert "awaits a second person" in asked and "staff_records" in asked
+    approval = approval_of(asked)
+    assert not merged(engine, privacy_campus.helpdesk, other)  # nothing merged yet
+    assert f"merge awaiting approval {approval} (asked by cli:alice" in cli("review", "list")
+    assert f"{approval}\tcase {case_id}\tasked by cli:alice" in cli("review", "pending")
+
+    same = cli("review", "approve", approval, "--reason", "me again", code=1)
+    assert "second helpdesk member" in same and "nothing was changed" in same
+    busy = cli("review", "decide", str(case_id), "keep_apart", "--reason", "other", code=1)
+    assert "awaits a second person" in busy
+    not_staff = cli("review", "approve", approval, "--reason", "ok", "--as", PRIVACY_UID, code=1)
+    assert "does not hold the helpdesk role" in not_staff
+    personal = cli("review", "approve", approval, "--as", SECOND_HELPDESK_UID, "--reason", "call 13800001111", code=1)
+    assert "phone number" in personal  # the audit log never holds one
+    assert not merged(engine, privacy_campus.helpdesk, other)
+
+    monkeypatch.setenv("LOGNAME", "bob")  # a second operator
+    done = cli("review", "approve", approval, "--reason", "checked HR file")
+    assert f"case {case_id}: merged (approval {approval})" in done
+    assert merged(engine, privacy_campus.helpdesk, other)
+    logged = actions(engine)
+    assert ("review.merge.requested", "cli:alice") in logged
+    assert logged[-3:] == [
+        ("person.merge", "cli:bob"),
+        ("review.merge", "cli:bob"),
+        ("review.merge.approved", "cli:bob"),
+    ]
+    assert all(actor != "cli:alice" for action, actor in logged if action in ("person.merge", "review.merge"))
+
+
+def test_a_direct_merge_of_staff_records_waits_too(
+    engine: Engine, privacy_campus: Campus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = staff_case(engine, privacy_campus, tmp_path)
+    with Session(engine) as session:
+        other = session.get(MergeCandidate, case_id).person_b  # type: ignore[union-attr]
+    monkeypatch.setenv("LOGNAME", "alice")
+    asked = cli("merge", privacy_campus.helpdesk, other, "--reason", "ticket 40")
+    assert f"case {case_id}: the merge awaits a second person" in asked  # the open case for the pair, reused
+    assert not merged(engine, privacy_campus.helpdesk, other)
+    # two staff members with two different national IDs: refused at once without --force
+    vetoed = cli("merge", privacy_campus.helpdesk, privacy_campus.second_helpdesk, "--reason", "t 41", code=1)
+    assert "disagree on" in vetoed and "nothing was changed" in vetoed
+    forced = cli("merge", privacy_campus.helpdesk, privacy_campus.second_helpdesk, "--reason", "t 41", "--force")
+    assert "awaits a second person" in forced
+    assert not merged(engine, privacy_campus.helpdesk, privacy_campus.second_helpdesk)
+    # students named directly: done at once, as before
+    students = cli("merge", privacy_campus.zhang, privacy_campus.zhang_master, "--reason", "ticket 42")
+    assert students.startswith(f"merged {privacy_campus.zhang_master} into {privacy_campus.zhang}")
+
+    monkeypatch.setenv("LOGNAME", "bob")
+    cli("review", "approve", approval_of(asked), "--reason", "checked HR file")
+    cli("review", "approve", approval_of(forced), "--reason", "HR proof of one person")  # forced as asked
+    assert merged(engine, privacy_campus.helpdesk, other)
+    assert merged(engine, privacy_campus.helpdesk, privacy_campus.second_helpdesk)
+
+
+def test_a_students_merge_in_the_cli_is_done_at_once(
+    engine: Engine, privacy_campus: Campus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGNAME", "alice")
+    out = cli("review", "decide", str(privacy_campus.candidate), "merge", "--reason", "ticket 9")
+    assert out.strip() == f"case {privacy_campus.candidate}: merged"
+    assert merged(engine, privacy_campus.zhang, privacy_campus.zhang_master)
+
+
+def test_four_eyes_hold_across_the_console_and_the_cli(
+    web_client: TestClient,
+    cas_server: CasStandIn,
+    sqlite_engine: Engine,
+    privacy_campus: Campus,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    case_id = staff_case(sqlite_engine, privacy_campus, tmp_path)
+    with Session(sqlite_engine) as session:
+        other = session.get(MergeCandidate, case_id).person_b  # type: ignore[union-attr]
+    token = signed_in_token(web_client, cas_server, HELPDESK_UID)  # 王芳 asks in the console
+    asked = web_client.post(
+        f"/helpdesk/review/{case_id}/decide",
+        data={"decision": "merge", "reason": "ticket 31", "csrf_token": token},
+        headers={"accept": "text/html"},
+    )
+    assert asked.status_code == 200
+    with Session(sqlite_engine) as session:
+        approval = session.exec(select(MergeApproval).where(MergeApproval.candidate_id == case_id)).one()
+    assert approval.requested_by == f"person:{privacy_campus.helpdesk}"
+    # the same person cannot approve it by changing channel
+    own = cli("review", "approve", str(approval.id), "--reason", "mine", "--as", HELPDESK_UID, code=1)
+    assert "second helpdesk member" in own
+    # a second member rejects it from the CLI: nothing merged, the case stays open
+    rejected = cli("review", "reject", str(approval.id), "--reason", "not her", "--as", SECOND_HELPDESK_UID)
+    assert f"case {case_id}: rejected" in rejected
+    assert not merged(sqlite_engine, privacy_campus.helpdesk, other)
+    assert actions(sqlite_engine)[-1] == ("review.merge.rejected", f"person:{privacy_campus.second_helpdesk}")
+
+    monkeypatch.setenv("LOGNAME", "alice")  # asked again from the CLI, approved in the console by 王芳
+    second = approval_of(cli("review", "decide", str(case_id), "merge", "--reason", "ticket 32"))
+    approved = web_client.post(
+        f"/helpdesk/approvals/{second}/approve",
+        data={"reason": "checked HR file", "csrf_token": token},
+        headers={"accept": "text/html"},
+    )
+    assert approved.status_code == 200
+    assert merged(sqlite_engine, privacy_campus.helpdesk, other)
+    assert actions(sqlite_engine)[-1] == ("review.merge.approved", f"person:{privacy_campus.helpdesk}")
