@@ -260,6 +260,9 @@ def _pending(session: Session, after: int, cap: int) -> Pending:
         if not rows:
             return found
         for event_id, kind, person_id, other in rows:
+            if not kind.startswith("person."):  # e.g. consent.withdrawn: nobody's contacts changed
+                found.last_event = event_id
+                continue
             named = {person_id, other} - {None}
             if found.people and len(found.people) + len(named - found.people) > cap:
                 found.more = True

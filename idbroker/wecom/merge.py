@@ -65,6 +65,9 @@ def people_changed_since(session: Session, limit: int = 100_000) -> tuple[set[st
     resolve = Resolver(session)
     people: set[str] = set()
     for event in events_after(session, position, limit=limit):
+        position = event.id or position
+        if not event.kind.startswith("person."):  # e.g. consent.withdrawn: nothing WeChat Work holds changed
+            continue
         people.add(resolve(event.person_id))
         if event.other_person_id:
             people.add(resolve(event.other_person_id))
