@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo
+.PHONY: setup test lint audit lock demo
 
 setup:
 	./.ci/setup.sh
@@ -16,9 +16,20 @@ test: setup
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	if [ $$status -ne 0 ]; then exit $$status; fi
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory audit
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Known vulnerabilities in the pinned dependencies (requirements.lock) from PyPI's advisory data, the data
+# `pip-audit -s pypi` reads, by a stdlib script that also copes with a PyPI mirror serving no per-release JSON.
+audit:
+	$(BIN)/python tests/security/lock_audit.py requirements.lock
+
+# Pin what the venv holds (after a dependency change: pip install -e '.[test,bench]' first), header kept.
+lock:
+	{ sed -n '/^#/p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 # Demo mode turns on the development CAS page, the outbox of messages "sent" and the demo app: loopback only.
 demo: export IDBROKER_DEMO_MODE = true

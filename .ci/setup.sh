@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the suite starts itself. Extend this list for new services (kannel, chromium, fonts…).
-DEBIAN_PACKAGES="postgresql slapd ldap-utils chromium chromium-driver fonts-wqy-microhei wrk hey kannel kannel-extras"
+DEBIAN_PACKAGES="postgresql slapd ldap-utils chromium chromium-driver fonts-wqy-microhei wrk hey kannel kannel-extras nginx-light"
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 
@@ -28,8 +28,18 @@ if command -v dpkg-query >/dev/null 2>&1; then
     say "installing Debian packages: $missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
+    # The suite starts its own PostgreSQL, slapd, Kannel and nginx on loopback: keep the packages' system
+    # services from starting (and from failing the install when port 80 or 5432 is taken).
+    policy=/usr/sbin/policy-rc.d
+    added_policy=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
+    fi
     # shellcheck disable=SC2086  # the list is meant to split into words
-    apt-get install -y -q $missing >/dev/null
+    status=0
+    apt-get install -y -q $missing >/dev/null || status=$?
+    if [ "$added_policy" = 1 ]; then rm -f "$policy"; fi
+    if [ "$status" -ne 0 ]; then say "apt-get install failed"; exit "$status"; fi
   else
     say "not root: cannot install missing Debian packages ($missing); their tests will be skipped"
   fi

@@ -7,6 +7,7 @@ National IDs are hashed with a throw-away key. Used by the in-memory campus link
 
 from __future__ import annotations
 
+import base64
 import csv
 import os
 from collections.abc import Iterator
@@ -15,11 +16,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from idbroker.config import get_settings
 from idbroker.directory.protect import Protector
 from idbroker.linking.fields import link_record
 from idbroker.linking.records import LinkRecord
 from idbroker.sources.mapping import load_mapping
 from idbroker.sources.rows import RowParser
+
+# National IDs are hashed with throw-away keys (the linker reads the settings' keys too)
+for _name in ("IDBROKER_NATIONAL_ID_HASH_KEY", "IDBROKER_ENCRYPTION_KEY"):
+    os.environ.setdefault(_name, base64.urlsafe_b64encode(os.urandom(32)).decode("ascii"))
 
 SOURCES = ("student", "hr", "cas", "billing")
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +40,7 @@ class CampusRecord:
 
 
 def read_campus(campus: Path, policies: Path = REPO / "policies") -> Iterator[CampusRecord]:
-    protector = Protector(os.urandom(32), os.urandom(32))
+    protector = Protector.from_settings(get_settings())
     for source in SOURCES:
         mapping = load_mapping(policies, source)
         parser = RowParser(mapping, protector)
@@ -57,7 +63,8 @@ def link_records(records: list[CampusRecord]) -> list[LinkRecord]:
         row = SimpleNamespace(
             id=number, source=record.source, key=record.key, name_key=v.get("name_key"),
             name_pinyin=v.get("name_pinyin"), gender=v.get("gender"), birth_date=v.get("birth_date"),
-            national_id_hash=v.get("national_id_hash"), phone=v.get("phone"), email=v.get("email"),
+            national_id_hash=v.get("national_id_hash"),
+            national_id_cipher=v.get("national_id_cipher"), phone=v.get("phone"), email=v.get("email"),
         )  # fmt: skip
         out.append(link_record(row, {record.source: record.key_space}))
     return out

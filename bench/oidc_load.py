@@ -10,6 +10,8 @@ The broker and the bare app each run under `uvicorn --workers 1` on loopback. Th
 - fixed rate: 25 % of the bare endpoint's saturation throughput, offered by `hey -c 8 -q <rate/8>`, for
   p50 / p99 latency (at saturation latency is only concurrency / throughput).
 Every userinfo and resolve request writes one hash-chained audit event, which is counted at the end.
+Beside each saturation figure: the server process's own CPU time per request during the wrk run (user + system,
+from /proc), which other processes on the machine disturb far less than requests per second.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ def prepare(database_url: str, workdir: Path, env: dict[str, str]) -> dict[str, 
     return {"person_token": person_token.value, "app_token": app_token.value, "sub": sub}
 
 
+SERVER_PIDS: dict[str, int] = {}  # url → pid of the uvicorn process serving it
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def served(
     target: str, port: int, env: dict[str, str], *, factory: bool = False, app_dir: str | None = None
@@ -111,6 +122,7 @@ def served(
         command += ["--app-dir", app_dir]
     process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[url] = process.pid
     try:
         for _ in range(200):
             with contextlib.suppress(httpx.HTTPError):
@@ -123,15 +135,20 @@ def served(
         process.wait(timeout=20)
 
 
-def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> tuple[float, float]:
+    """Requests per second at saturation, and the server's CPU milliseconds per request meanwhile."""
+    pid = next(pid for base, pid in SERVER_PIDS.items() if url.startswith(base + "/"))
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
     for name, value in headers.items():
         command[1:1] = ["-H", f"{name}: {value}"]
+    before = cpu_seconds(pid)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - before
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"wrk saw {errors.group(1)} failed responses from {url}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), 1000 * cpu / max(1, requests)  # type: ignore[union-attr]
 
 
 def hey(url: str, seconds: int, rate: float, headers: dict[str, str]) -> dict[str, float]:
@@ -186,7 +203,7 @@ def run_backend(name: str, database_url: str, workdir: Path, seconds: int) -> di
     results: dict[str, object] = {"backend": name}
     with served("oidc_bare_app:app", free_port(), {}, app_dir=str(ROOT / "bench")) as bare_url:
         bare = bare_url + "/bare"
-        results["bare_rps"] = bare_rps = wrk(bare, seconds, {})
+        results["bare_rps"], results["bare_cpu_ms"] = bare_rps, _ = wrk(bare, seconds, {})
         rate = 0.25 * bare_rps
         results["bare_fixed"] = hey(bare, seconds, rate, {})
     before = audit_events(database_url)
@@ -196,7 +213,7 @@ def run_backend(name: str, database_url: str, workdir: Path, seconds: int) -> di
         for label, (target, headers) in endpoints.items():
             body = httpx.get(target, headers=headers, timeout=10).json()
             assert set(body) == {"sub", "nickname", "name"}, body
-            results[f"{label}_rps"] = wrk(target, seconds, headers)
+            results[f"{label}_rps"], results[f"{label}_cpu_ms"] = wrk(target, seconds, headers)
             results[f"{label}_fixed"] = hey(target, seconds, rate, headers)
     results["audit_events_written"] = audit_events(database_url) - before
     return results
@@ -228,12 +245,14 @@ def main() -> None:
                 postgres.remove_cluster(cluster)
     for r in all_results:
         bare = float(r["bare_rps"])  # type: ignore[arg-type]
-        print(f"\n{r['backend']}: bare endpoint {bare:.0f} req/s; fixed rate {r['bare_fixed']['offered']} req/s "  # type: ignore[index]
+        print(f"\n{r['backend']}: bare endpoint {bare:.0f} req/s, server CPU {r['bare_cpu_ms']:.3f} ms a request; "
+              f"fixed rate {r['bare_fixed']['offered']} req/s "  # type: ignore[index]
               f"(25 %): bare p50 {r['bare_fixed']['p50']:.1f} ms p99 {r['bare_fixed']['p99']:.1f} ms")  # type: ignore[index]  # fmt: skip
         for label in ("userinfo", "resolve"):
             rps = float(r[f"{label}_rps"])  # type: ignore[arg-type]
             fixed = r[f"{label}_fixed"]
-            print(f"  {label:9} {rps:7.0f} req/s = {100 * rps / bare:3.0f} % of bare (target ≥ 50 %); "
+            print(f"  {label:9} {rps:7.0f} req/s = {100 * rps / bare:3.0f} % of bare (target ≥ 50 %), "
+                  f"server CPU {r[f'{label}_cpu_ms']:.3f} ms a request; "
                   f"at {fixed['offered']} req/s: p50 {fixed['p50']:.1f} ms, p99 {fixed['p99']:.1f} ms "  # type: ignore[index]
                   f"(target ≤ 25 ms), achieved {fixed['achieved']:.0f} req/s")  # type: ignore[index]  # fmt: skip
         print(f"  audit events written: {r['audit_events_written']}")

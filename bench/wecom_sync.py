@@ -3,9 +3,11 @@
     .venv/bin/python bench/wecom_sync.py [--people 100000] [--no-baseline]
 
 Runs the API stand-in (tests/standins/wecom_api.py) as a separate process and counts every call it receives.
-Figures: the first sync (media/upload + batch/syncuser + batch/getresult, departments first) — calls and wall
-time; the increment — calls per API and per changed member; and, as the baseline in the same run, the same
-first sync one member at a time (user/create, concurrency 50), as a sync without the batch path makes it.
+Figures: the first sync (departments by media/upload + batch/replaceparty + batch/getresult, then members by
+media/upload + batch/syncuser + batch/getresult) — calls and wall time; the increment — calls per API and per
+changed member; and, as baselines in the same run, the same first sync into a corp that already holds a
+department of its own (replaceparty refused: one department/create each), and (unless --no-baseline) one
+member at a time (user/create, concurrency 50), as a sync without the batch paths makes it.
 Nothing is asserted: the figures are printed (and belong in bench/RESULTS.md with this command).
 """
 
@@ -73,6 +75,19 @@ class StandIn:
     def stats(self) -> dict[str, Any]:
         return httpx.get(self.url + "/_standin/stats", timeout=30).json()
 
+    def add_own_department(self) -> None:
+        """A department made by hand in the admin console (through the API, as any client would)."""
+        token = httpx.get(
+            self.url + "/cgi-bin/gettoken", params={"corpid": CORP, "corpsecret": SECRET}, timeout=30
+        ).json()["access_token"]
+        answer = httpx.post(
+            self.url + "/cgi-bin/department/create",
+            params={"access_token": token},
+            json={"id": 900, "name": "招生办", "parentid": 1},
+            timeout=30,
+        ).json()
+        assert answer["errcode"] == 0, answer
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
@@ -120,8 +135,15 @@ def run_sync(label: str) -> tuple[float, Any]:
     return elapsed, report
 
 
-def member_calls(by_api: dict[str, int]) -> int:
-    return sum(n for api, n in by_api.items() if not api.startswith("department/") and api != "gettoken")
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {api: after.get(api, 0) - before.get(api, 0) for api in after if after.get(api, 0) != before.get(api, 0)}
+
+
+def fresh_directory(workdir: Path, database: Path) -> None:
+    """The directory as it was before the first sync (nothing recorded as pushed)."""
+    shutil.copyfile(workdir / "directory.db", database)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
 
 
 def change_one_percent(database: Path, ids: list[str]) -> int:
@@ -181,37 +203,44 @@ def main() -> None:
         stats = standin.stats()
         by_api = stats["by_api"]
         print(
-            f"first sync: {first_time:.1f} s, {stats['calls']} calls {by_api}; members in the corp {stats['members']:,}"
-        )
-        print(
-            f"  of which member calls (upload, syncuser, getresult): {member_calls(by_api)}; "
-            f"departments {sum(n for a, n in by_api.items() if a.startswith('department/'))}; "
-            f"gettoken {by_api.get('gettoken', 0)}"
+            f"first sync: {first_time:.1f} s, {stats['calls']} calls {by_api}; "
+            f"members in the corp {stats['members']:,}, departments {stats['departments'] - 1}"
         )
 
         changed = change_one_percent(database, ids)
         before = stats["by_api"]
         inc_time, inc = run_sync("increment")
-        after = standin.stats()["by_api"]
-        delta = {
-            api: after.get(api, 0) - before.get(api, 0) for api in after if after.get(api, 0) != before.get(api, 0)
-        }
-        calls = sum(delta.values())
+        changes = delta(before, standin.stats()["by_api"])
+        calls = sum(changes.values())
         print(
-            f"increment: {changed:,} people changed (1 %): {inc_time:.1f} s, {calls} calls {delta}; "
+            f"increment: {changed:,} people changed (1 %): {inc_time:.1f} s, {calls} calls {changes}; "
             f"{calls / changed:.3f} calls per changed member; counts {dict(inc.counts)}"
         )
     finally:
         standin.stop()
+
+    own = StandIn()  # baseline: a corp with a department of its own never gets replaceparty
+    try:
+        own.add_own_department()
+        before = own.stats()["by_api"]
+        fresh_directory(workdir, database)
+        configure(workdir, database, own)
+        own_time, _ = run_sync("own-department")
+        stats = own.stats()
+        changes = delta(before, stats["by_api"])
+        print(
+            f"baseline, a corp holding a department of its own (departments one by one): {own_time:.1f} s, "
+            f"{sum(changes.values())} calls {changes}; members in the corp {stats['members']:,}"
+        )
+    finally:
+        own.stop()
 
     if args.no_baseline:
         shutil.rmtree(workdir, ignore_errors=True)
         return
     baseline = StandIn()
     try:
-        shutil.copyfile(workdir / "directory.db", database)
-        for suffix in ("-wal", "-shm"):
-            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        fresh_directory(workdir, database)
         configure(workdir, database, baseline, batch_threshold=10**9)
         base_time, _ = run_sync("baseline")
         stats = baseline.stats()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import EnvSettingsSource, SecretsSettingsSource
 
 MIN_KEY_BYTES = 32
+# Versioned keys (issue 7): `IDBROKER_ENCRYPTION_KEY` is version k1, `IDBROKER_ENCRYPTION_KEY_K2` version k2 …
+KEY_VERSION_VARIABLE = re.compile(r"idbroker_(national_id_hash_key|encryption_key|pseudonym_key)_k([1-9][0-9]{0,2})")
 
 
 def decode_key(value: str, name: str) -> bytes:
@@ -25,6 +31,36 @@ def decode_key(value: str, name: str) -> bytes:
     return raw
 
 
+class KeyVersionsSource(PydanticBaseSettingsSource):
+    """`IDBROKER_<KEY>_K<n>` from the env file, then the environment (which wins), as `key_versions`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *sources: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.sources = sources
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, dict[str, str]] = {}
+        for source in self.sources:
+            for name, value in source.env_vars.items():
+                match = KEY_VERSION_VARIABLE.fullmatch(name.lower())
+                if match and value:
+                    found.setdefault(match.group(1), {})[f"k{match.group(2)}"] = value
+        return {"key_versions": found} if found else {}
+
+
+def secrets_dir_source(
+    settings_cls: type[BaseSettings], default: PydanticBaseSettingsSource
+) -> PydanticBaseSettingsSource:
+    """Issue 7: a file per setting in `IDBROKER_SECRETS_DIR` (e.g. /run/secrets/IDBROKER_ENCRYPTION_KEY)."""
+    directory = os.environ.get("IDBROKER_SECRETS_DIR")
+    if not directory or not Path(directory).is_dir():
+        return default  # a directory that is not there is reported by the `secrets_dir` setting's check
+    return SecretsSettingsSource(settings_cls, secrets_dir=directory)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IDBROKER_", env_file="var/idbroker.env", env_file_encoding="utf-8", extra="ignore"
@@ -35,6 +71,10 @@ class Settings(BaseSettings):
     # Keyed hash of national IDs (matching) and the encryption key of their stored value.
     national_id_hash_key: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    # Key versions k2, k3 … (issue 7): {"encryption_key": {"k2": …}} from `IDBROKER_ENCRYPTION_KEY_K2` and the
+    # like (also `IDBROKER_PSEUDONYM_KEY_K2`; pseudonym k1 is derived from the encryption key's k1). The highest
+    # version of a key is its current one; `idbroker keys rotate KIND` adds one.
+    key_versions: dict[str, dict[str, SecretStr]] = Field(default_factory=dict)
     # Bind credentials for `idbroker import cas ldap://…`.
     ldap_bind_dn: str | None = None
     ldap_bind_password: SecretStr | None = None
@@ -98,12 +138,64 @@ class Settings(BaseSettings):
     contacts_inline_delivery: bool = True  # first try right after the request; retries go through the worker
     contacts_inline_collect_limit: int = Field(default=5000, ge=0)  # more changed people: the worker collects them
 
+    # Running it: secrets, logs, metrics, proxies, workers (issue 7, README "Deployment")
+    secrets_dir: Path | None = None  # a file per setting, named like its variable; the environment wins over it
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # JSON lines on stderr (idbroker/logs.py)
+    metrics_token: SecretStr | None = None  # set: /metrics wants `Authorization: Bearer …`; unset: loopback only
+    metrics_dir: Path | None = None  # prometheus_client's multiprocess directory for `serve --workers N`
+    trusted_proxies: str = "127.0.0.1,::1"  # addresses or networks whose X-Forwarded-For/-Proto are believed
+    job_lease_seconds: float = Field(default=60.0, gt=0)  # a worker's hold on a job, renewed while it runs
+
+    @field_validator("secrets_dir")
+    @classmethod
+    def _secrets_dir_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"IDBROKER_SECRETS_DIR {value} is not a directory")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"IDBROKER_TRUSTED_PROXIES: {entry!r} is not an IP address or network (e.g. 10.0.0.0/24)"
+                ) from None
+        return value
+
     @field_validator("national_id_hash_key", "encryption_key")
     @classmethod
     def _key_is_strong(cls, value: SecretStr | None, info: object) -> SecretStr | None:
         if value is not None:
             decode_key(value.get_secret_value(), f"IDBROKER_{getattr(info, 'field_name', 'key').upper()}")
         return value
+
+    @field_validator("key_versions")
+    @classmethod
+    def _versions_are_strong(cls, value: dict[str, dict[str, SecretStr]]) -> dict[str, dict[str, SecretStr]]:
+        for name, versions in value.items():
+            for version, secret in versions.items():
+                variable = f"IDBROKER_{name.upper()}_{version.upper()}"
+                if version == "k1":
+                    raise ValueError(f"{variable}: version k1 is IDBROKER_{name.upper()} itself")
+                decode_key(secret.get_secret_value(), variable)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [s for s in (dotenv_settings, env_settings) if isinstance(s, EnvSettingsSource)]
+        versions = KeyVersionsSource(settings_cls, *sources)
+        secrets = secrets_dir_source(settings_cls, file_secret_settings)  # issue 7: IDBROKER_SECRETS_DIR
+        return init_settings, env_settings, dotenv_settings, versions, secrets
 
     def key(self, name: str) -> bytes:
         value: SecretStr | None = getattr(self, name)

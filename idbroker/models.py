@@ -16,6 +16,7 @@ from idbroker.directory.events import DirectoryEvent
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.helpdesk.models import MergeApproval
 from idbroker.jobs.models import Job
+from idbroker.keys.models import KeyRotation
 from idbroker.linking.models import KeptApart, MergeCandidate, MergeOperation
 from idbroker.oidc.models import AuthorizationCode, Grant, SigningKey, Token
 from idbroker.release.models import App, Consent, Pseudonym
@@ -44,6 +45,7 @@ __all__ = [
     "ImportRun",
     "Job",
     "KeptApart",
+    "KeyRotation",
     "MergeApproval",
     "MergeCandidate",
     "MergeOperation",

@@ -30,10 +30,12 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
+from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import Session, select
 
 from idbroker.audit.models import AuditEvent, AuditHead
 from idbroker.clock import utcnow
+from idbroker.db import DriverStatement
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of event 1, and the hash of the head of an empty log."""
@@ -245,9 +247,71 @@ def lock_head(session: Session) -> AuditHead:
     return head
 
 
+# `append` without the ORM, each statement run on the driver (`DriverStatement`): on SQLite reading the head (the
+# write lock is already held), one INSERT and one UPDATE. The head row is the serialisation point on every database.
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_LOCK_HEAD = DriverStatement(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update())
+_INSERT = insert(_EVENTS).values({column.name: bindparam(column.name, type_=column.type) for column in _EVENTS.c})
+_MOVE = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_EVENT = DriverStatement(_INSERT)
+_MOVE_HEAD = DriverStatement(_MOVE)
+# PostgreSQL: the whole append is one statement — lock the head, hash, insert, move the head — so the head row,
+# which every other append waits for, is held for this one round trip and the commit's. The database only joins
+# text made here (every field already JSON-escaped by `_json_string`) with the next seq and the previous hash
+# (a decimal and 64 hex digits, nothing to escape) and takes its SHA-256: the very payload of `_array_hash`.
+_APPEND_POSTGRESQL = DriverStatement(
+    text(
+        """
+WITH head AS (
+    SELECT seq + 1 AS seq, hash AS prev_hash FROM audit_head WHERE id = 1 FOR UPDATE
+), sealed AS (
+    SELECT seq, prev_hash, encode(sha256(convert_to(
+        CAST(:before_seq AS text) || CAST(seq AS text) || CAST(:after_seq AS text) || prev_hash || '"]',
+        'UTF8')), 'hex') AS hash
+    FROM head
+), event AS (
+    INSERT INTO audit_event (seq, at, actor, action, subject, details, prev_hash, hash, details_salts,
+                             details_removed, details_digest, app, purpose, retention_level, reduced_at)
+    SELECT seq, :at, :actor, :action, :subject, :details, prev_hash, hash, :details_salts,
+           NULL, :details_digest, :app, :purpose, 0, NULL
+    FROM sealed
+)
+UPDATE audit_head SET seq = sealed.seq, hash = sealed.hash FROM sealed WHERE audit_head.id = 1
+RETURNING sealed.seq, sealed.prev_hash, sealed.hash
+"""
+    ).bindparams(bindparam("at", type_=_EVENTS.c.at.type))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendedEvent:
+    """What `append` wrote: the stored columns of the new event (a plain value; the row is not in the session)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    details: str
+    prev_hash: str
+    hash: str
+    details_salts: str
+    details_removed: None
+    details_digest: str
+    app: str | None
+    purpose: str | None
+    retention_level: int
+    reduced_at: None
+
+
 def append(
     session: Session, *, actor: str, action: str, subject: str | None = None, details: dict[str, Any]
-) -> AuditEvent:
+) -> AppendedEvent:
     """Add one event at the end of the chain, in the caller's transaction (committed or rolled back with it).
 
     `actor` is who did it (a staff login, `system`, `cli:<user>`), `action` a dotted verb such as
@@ -258,27 +322,65 @@ def append(
     _check_field("subject", subject, MAX_SUBJECT, required=False)
     sealed = seal_details(details)
 
-    head = lock_head(session)
-    seq = head.seq + 1
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_postgresql(session, actor, action, subject, sealed)
+    heads, _ = _LOCK_HEAD.run(session)
+    if not heads:
+        raise AuditHeadMissingError("the audit log has no head row: run `idbroker db upgrade`")
+    prev_seq, prev_hash = heads[0]
+    seq = prev_seq + 1
     at = utcnow()
-    digest = event_hash_v2(seq, at, actor, action, subject, sealed.digest, head.hash)
-    event = AuditEvent(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=sealed.text,
-        prev_hash=head.hash,
-        hash=digest,
-        details_salts=sealed.salts,
-        details_digest=sealed.digest,
-        app=sealed.app,
-        purpose=sealed.purpose,
+    digest = event_hash_v2(seq, at, actor, action, subject, sealed.digest, prev_hash)
+    values = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": sealed.text,
+        "prev_hash": prev_hash,
+        "hash": digest,
+        "details_salts": sealed.salts,
+        "details_removed": None,
+        "details_digest": sealed.digest,
+        "app": sealed.app,
+        "purpose": sealed.purpose,
+        "retention_level": 0,
+        "reduced_at": None,
+    }
+    _INSERT_EVENT.run(session, values)
+    _, moved = _MOVE_HEAD.run(session, {"old_seq": prev_seq, "new_seq": seq, "new_hash": digest})
+    if moved != 1:  # cannot happen while the head is locked; never chain from a head that moved
+        raise RuntimeError("the audit head moved while it was locked")
+    return AppendedEvent(**values)
+
+
+def _append_postgresql(
+    session: Session, actor: str, action: str, subject: str | None, sealed: SealedDetails
+) -> AppendedEvent:
+    at = utcnow()
+    quoted_subject = "null" if subject is None else _json_string(subject)
+    fields = {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": sealed.text,
+        "details_salts": sealed.salts,
+        "details_digest": sealed.digest,
+        "app": sealed.app,
+        "purpose": sealed.purpose,
+    }
+    # `_array_hash`'s payload around the two values only the locked head knows: seq and the previous hash
+    before_seq = f"[{_QUOTED_FORMAT_V2},"
+    after_seq = (
+        f",{_json_string(timestamp_text(at))},{_json_string(actor)},{_json_string(action)},{quoted_subject},"
+        f'{_json_string(sealed.digest)},"'
     )
-    session.add(event)
-    head.seq = seq
-    head.hash = digest
-    session.add(head)
-    session.flush()
-    return event
+    rows, _ = _APPEND_POSTGRESQL.run(session, {**fields, "before_seq": before_seq, "after_seq": after_seq})
+    if not rows:
+        raise AuditHeadMissingError("the audit log has no head row: run `idbroker db upgrade`")
+    seq, prev_hash, digest = rows[0]
+    return AppendedEvent(
+        seq=seq, prev_hash=prev_hash, hash=digest, details_removed=None, retention_level=0, reduced_at=None, **fields
+    )

@@ -131,6 +131,8 @@ def person_ids(session: Session, query: str) -> list[str]:
 
 def filtered(session: Session, query: AuditFilter) -> Select[Any]:
     """The SELECT of the events a filter matches (unordered, unlimited)."""
+    if any("\x00" in value for value in (query.person, query.app, query.actor, query.action, query.purpose) if value):
+        raise AuditSearchError("a filter cannot contain a NUL character")
     if query.since and query.until and query.since >= query.until:
         raise AuditSearchError("the start of the time range must be before its end")
     statement = select(AuditEvent)

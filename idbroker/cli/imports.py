@@ -40,8 +40,9 @@ def import_command(
         )
     for problem in report.problems[:SHOWN_PROBLEMS]:
         typer.echo(str(problem))
-    if len(report.problems) > SHOWN_PROBLEMS:
-        typer.echo(f"… and {len(report.problems) - SHOWN_PROBLEMS} more problems")
+    more = len(report.problems) + report.problems_omitted - SHOWN_PROBLEMS
+    if more > 0:
+        typer.echo(f"… and {more} more problems")
     typer.echo(" / ".join(f"{name.replace('_', ' ')} {report.counts[name]}" for name in COUNTS))
     if report.link:
         link = report.link

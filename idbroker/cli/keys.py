@@ -1,41 +1,50 @@
-"""CLI: `idbroker keys init` — create the broker's secret keys in its env file, never replacing one."""
+"""CLI: `idbroker keys init|rotate|status|reencrypt|retire` — the broker's secret keys and their versions.
+
+Keys live in the env file (or the environment), never in the database: `init` writes the first version of
+each, `rotate KIND` the next one (the highest version is current) and starts moving stored values to it,
+`reencrypt` runs that move with a progress bar (the worker runs it too), `status` shows what still uses an
+old version, and `retire KIND VERSION` removes a version once nothing uses it.
+"""
 
 from __future__ import annotations
 
-import base64
 import os
-import re
-import secrets
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
-from idbroker.cli.db import fail
+from idbroker.cli.db import database_errors, fail, open_engine
+from idbroker.cli.running import cli_actor, progress_bar, transaction
+from idbroker.config import Settings, get_settings
+from idbroker.db import session_scope
+from idbroker.keys import reencrypt, status
+from idbroker.keys.check import KeyConfigurationError, check_keys
+from idbroker.keys.env_file import append_keys, read_assignments
+from idbroker.keys.keyring import ENCRYPTION, HASH, KINDS, PSEUDONYM, SIGNING, keyring
+from idbroker.keys.rotation import RotationRefused, retire, rotate
 
 keys_app = typer.Typer(no_args_is_help=True, help="The broker's secret keys.")
 
 KEY_NAMES = ("IDBROKER_NATIONAL_ID_HASH_KEY", "IDBROKER_ENCRYPTION_KEY")
-KEY_BYTES = 32
 DEFAULT_ENV_FILE = Path("var/idbroker.env")
-_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+EnvFile = Annotated[Path, typer.Option("--env-file", help="The env file the broker reads.")]
+Kind = Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")]
 
 
-def new_key() -> str:
-    """URL-safe base64 of 32 random bytes (the form `idbroker.config.decode_key` reads)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
-
-
-def read_assignments(path: Path) -> dict[str, str]:
-    """NAME → value of the file's `NAME=value` lines (quotes stripped); comments and blanks skipped."""
-    found: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        match = _ASSIGNMENT.match(line)
-        if match:
-            found[match.group(1)] = match.group(2).strip("'\"")
-    return found
+def require_keys() -> Settings:
+    """The settings, once every key a serving or working process needs is there (else a clear exit 1)."""
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail(f"invalid settings: {problems}") from None
+    try:
+        check_keys(settings)
+    except KeyConfigurationError as exc:
+        raise fail(str(exc)) from None
+    return settings
 
 
 def init_keys(env_file: Path) -> list[str]:
@@ -49,21 +58,12 @@ def init_keys(env_file: Path) -> list[str]:
         names = ", ".join(empty)
         raise ValueError(f"{names} is set but empty in {env_file}: remove the line, then run again")
     missing = [name for name in KEY_NAMES if name not in existing]
-    env_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        if missing:
-            if env_file.stat().st_size and not env_file.read_bytes().endswith(b"\n"):
-                handle.write("\n")
-            handle.writelines(f"{name}={new_key()}\n" for name in missing)
+    append_keys(env_file, missing)
     return missing
 
 
 @keys_app.command("init")
-def init_command(
-    env_file: Annotated[Path, typer.Option("--env-file", help="The env file the broker reads.")] = DEFAULT_ENV_FILE,
-) -> None:
+def init_command(env_file: EnvFile = DEFAULT_ENV_FILE) -> None:
     """Generate IDBROKER_NATIONAL_ID_HASH_KEY and IDBROKER_ENCRYPTION_KEY where they are missing."""
     try:
         created = init_keys(env_file)
@@ -76,6 +76,123 @@ def init_command(
             typer.echo(f"kept the existing {name} in {env_file}")
         if name in os.environ:
             typer.echo(f"note: {name} is also set in the environment, which takes precedence over {env_file}")
+
+
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise fail(f"unknown key kind {kind!r}: one of {', '.join(KINDS)}")
+    return kind
+
+
+@keys_app.command("rotate")
+def rotate_command(kind: Kind, env_file: EnvFile = DEFAULT_ENV_FILE) -> None:
+    """Add the next version of a key (it becomes current) and queue moving stored values to it."""
+    kind = _kind(kind)
+    settings = require_keys()
+    try:
+        with transaction() as session:
+            done = rotate(session, settings, kind, env_file, actor=cli_actor())
+    except (RotationRefused, OSError) as exc:
+        raise fail(f"cannot rotate the {kind} key: {exc}") from None
+    get_settings.cache_clear()
+    if done.variable is None:
+        typer.echo(f"signing key {done.version} is now in use")
+        for kid in done.retired:
+            typer.echo(f"retired {kid}: still verifies for IDBROKER_OIDC_KEY_RETENTION_SECONDS")
+        return
+    typer.echo(f"created {done.variable} in {env_file}: {kind} {done.version} is current from the next start")
+    if kind in (HASH, ENCRYPTION):
+        typer.echo("restart every `idbroker serve` and `idbroker worker`, then the worker moves stored values;")
+        typer.echo(f"or run `idbroker keys reencrypt {kind}` (see `idbroker keys status`)")
+    else:
+        typer.echo("restart every `idbroker serve`: new pseudonyms use it, stored ones never change")
+
+
+@keys_app.command("reencrypt")
+def reencrypt_command(
+    kind: Annotated[str | None, typer.Argument(help=f"{HASH} or {ENCRYPTION} (default: both).")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10000, help="Rows per transaction.")] = reencrypt.BATCH,
+) -> None:
+    """Move every stored value of a key kind to its current version: resumable, one batch per transaction."""
+    kinds = [_kind(kind)] if kind else [HASH, ENCRYPTION]
+    for one in kinds:
+        if one not in (HASH, ENCRYPTION):
+            raise fail(f"{one} has nothing to re-encrypt: stored pseudonyms never change, signing keys expire")
+    settings = require_keys()
+    for one in kinds:
+        current = keyring(settings, one).current
+        with transaction() as session:
+            left = sum(n for version, n in status.totals(session, one).items() if version != current)
+            if reencrypt.pending(session, one) is None:
+                if not left:
+                    typer.echo(f"{one}: every stored value already uses {current}")
+                    continue
+                reencrypt.start_pass(session, one, current)
+        changed = 0
+        engine = open_engine()
+        try:
+            with database_errors(engine), progress_bar(f"{one} → {current}") as bar:
+                task = bar.add_task(one, total=left)
+                while True:  # one transaction per batch: a kill loses at most the batch in flight
+                    with session_scope(engine) as session:
+                        step = reencrypt.run_batch(session, settings, one, size=batch, actor=cli_actor())
+                    changed += step.changed
+                    bar.update(task, completed=min(changed, left))
+                    if step.finished:
+                        break
+        except reencrypt.StaleKeys as exc:
+            raise fail(str(exc)) from None
+        finally:
+            engine.dispose()
+        typer.echo(f"{one}: {changed} values moved to {current}")
+
+
+@keys_app.command("status")
+def status_command() -> None:
+    """Each key's versions (current first) and how many stored values still use each."""
+    settings = require_keys()
+    with transaction() as session:
+        for kind in (HASH, ENCRYPTION, PSEUDONYM):
+            ring = keyring(settings, kind)
+            counts = status.usage(session, kind)
+            typer.echo(f"{kind}: current {ring.current}; configured {', '.join(ring.versions)}")
+            for place, by_version in counts.items():
+                shown = ", ".join(f"{v} {n}" for v, n in sorted(by_version.items())) or "none"
+                typer.echo(f"  {place}: {shown}")
+            old = sum(n for v, n in status.totals(session, kind).items() if v != ring.current)
+            if kind != PSEUDONYM:
+                typer.echo(f"  on an old version: {old}")
+            cursor = reencrypt.pending(session, kind)
+            if cursor is not None:
+                typer.echo(
+                    f"  pass to {cursor.version} running: at {cursor.table_name} after "
+                    f"{cursor.last_key or 'the start'}, {cursor.values_moved} moved"
+                )
+        from idbroker.oidc.keys import live_keys
+
+        rows = live_keys(session)
+        typer.echo(f"{SIGNING}: {len(rows)} published")
+        for row in rows:
+            state = "signing" if row.retired_at is None else f"retired, verifies until {row.expires_at:%Y-%m-%d %H:%M}"
+            typer.echo(f"  {row.kid}: {state}")
+
+
+@keys_app.command("retire")
+def retire_command(
+    kind: Kind,
+    version: Annotated[str, typer.Argument(help="The old version to remove, e.g. k1.")],
+    env_file: EnvFile = DEFAULT_ENV_FILE,
+) -> None:
+    """Remove an old key version from the env file; refused while any stored value uses it."""
+    kind = _kind(kind)
+    settings = require_keys()
+    try:
+        with transaction() as session:
+            name = retire(session, settings, kind, version, env_file, actor=cli_actor())
+    except (RotationRefused, OSError) as exc:
+        raise fail(f"cannot retire {kind} {version}: {exc}") from None
+    get_settings.cache_clear()
+    typer.echo(f"removed {name} from {env_file}: restart every process so that none keeps it in memory")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ import typer
 from idbroker.cli import (
     apps,
     audit,
+    backup,
     contacts,
     db,
     demo,
@@ -40,6 +41,7 @@ for module in (
     wecom,
     worker,
     contacts,
+    backup,
 ):
     module.register(app)
 

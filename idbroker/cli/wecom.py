@@ -57,7 +57,12 @@ def _changed(sync: Sync) -> tuple[set[str], int]:
 def describe(plan: Plan) -> list[str]:
     counts = plan.counts()
     lines = [
-        f"departments to create or update: {counts['departments']}",
+        f"departments to create or update: {counts['departments']}"
+        + (
+            " (by batch: media/upload + batch/replaceparty, if the corp holds no other department; else one by one)"
+            if plan.department_batch
+            else ""
+        ),
         f"members to create: {counts['batch_create'] + counts['create']}"
         + (" (by batch: media/upload + batch/syncuser)" if counts["batch_create"] else " (one by one)"),
         f"members to update: {counts['update']}"

@@ -19,6 +19,7 @@ but starts no fallback: the message's values were erased when it went out.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections import defaultdict
@@ -89,8 +90,21 @@ class Attempt:
     ran: bool = False  # this call talked to the gateway
 
 
+def _signature(keyed_hash: str) -> str:
+    return keyed_hash.partition("$")[2][:24]  # the version prefix is left out of the URL
+
+
 def report_signature(settings: Settings, delivery_id: int) -> str:
-    return Protector.from_settings(settings).keyed_hash(str(delivery_id), purpose="delivery_report")[3:27]
+    """The signature in a message's delivery-report URL, under the current hash key."""
+    return _signature(Protector.from_settings(settings).keyed_hash(str(delivery_id), purpose="delivery_report"))
+
+
+def report_signature_valid(settings: Settings, delivery_id: int, signature: str) -> bool:
+    """Whether `signature` signs this delivery under any configured hash key version (reports of messages
+    sent before a key rotation still arrive after it)."""
+    hashes = Protector.from_settings(settings).keyed_hashes(str(delivery_id), purpose="delivery_report")
+    given = signature.encode()  # bytes: compare_digest refuses str with non-ASCII (a 500, not a 403)
+    return any(hmac.compare_digest(given, _signature(h).encode()) for h in hashes)
 
 
 def report_url(settings: Settings, delivery: MessageDelivery) -> str | None:

@@ -93,9 +93,9 @@ def send_update_link(
 def _find(session: Session, settings: Settings, token: str) -> UpdateLink | None:
     if not token or len(token) > 128:
         return None
-    digest = token_hash(Protector.from_settings(settings), token, "update_link")
+    digests = Protector.from_settings(settings).keyed_hashes(token, "update_link")  # every key version (issue 7)
     return session.scalars(
-        select(UpdateLink).where(UpdateLink.token_hash == digest).with_for_update()  # type: ignore[arg-type]
+        select(UpdateLink).where(UpdateLink.token_hash.in_(digests)).with_for_update()  # type: ignore[attr-defined]
     ).first()
 
 
@@ -136,8 +136,8 @@ def update_session_person(session: Session, value: str | None, settings: Setting
     """The person an update session (started by a used link) belongs to, while it lasts; else None."""
     if not value or len(value) > 128:
         return None
-    digest = token_hash(Protector.from_settings(settings or get_settings()), value, "update_session")
-    link = session.scalars(select(UpdateLink).where(UpdateLink.session_hash == digest)).first()  # type: ignore[arg-type]
+    digests = Protector.from_settings(settings or get_settings()).keyed_hashes(value, "update_session")
+    link = session.scalars(select(UpdateLink).where(UpdateLink.session_hash.in_(digests))).first()  # type: ignore[union-attr]
     if link is None or link.session_expires_at is None or utcnow() >= link.session_expires_at:
         return None
     return resolve_person(session, link.person_id).id
@@ -146,5 +146,5 @@ def update_session_person(session: Session, value: str | None, settings: Setting
 def end_update_session(session: Session, value: str | None, settings: Settings | None = None) -> None:
     if not value or len(value) > 128:
         return
-    digest = token_hash(Protector.from_settings(settings or get_settings()), value, "update_session")
-    session.execute(update(LINKS).where(LINKS.c.session_hash == digest).values(session_expires_at=utcnow()))
+    digests = Protector.from_settings(settings or get_settings()).keyed_hashes(value, "update_session")
+    session.execute(update(LINKS).where(LINKS.c.session_hash.in_(digests)).values(session_expires_at=utcnow()))

@@ -25,6 +25,8 @@ def resolve_person(session: Session, person_id: str) -> Person:
 
 def people_by_number(session: Session, number: str) -> list[Person]:
     """Everyone holding this number (学号, 工号, CAS uid, account…) in any source."""
+    if "\x00" in number:  # nobody's (and PostgreSQL refuses NUL in text)
+        return []
     ids = session.exec(
         select(SourceRecord.person_id).where(SourceRecord.key == number, SourceRecord.person_id.is_not(None))  # type: ignore[union-attr]
     ).all()

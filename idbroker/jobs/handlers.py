@@ -13,6 +13,7 @@ HANDLER_MODULES: list[str] = [
     "idbroker.audit.checkpoints",  # issue 6: periodic signed checkpoints
     "idbroker.audit.retention",  # issue 6: periodic retention
     "idbroker.wecom.callbacks.events",  # issue 5: WeChat Work callbacks, processed after they were acknowledged
+    "idbroker.keys.reencrypt",  # issue 7: moving stored values to the current key version, batch by batch
 ]
 
 

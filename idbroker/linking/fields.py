@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idbroker.keys.matching import for_matching
 from idbroker.linking.records import LinkRecord
 
 COLUMNS = (
@@ -15,6 +16,7 @@ COLUMNS = (
     "gender",
     "birth_date",
     "national_id_hash",
+    "national_id_cipher",  # issue 7: during a hash key rotation, to compare hashes of two versions
     "phone",
     "email",
 )
@@ -23,12 +25,13 @@ COLUMNS = (
 def link_record(row: Any, key_spaces: dict[str, str]) -> LinkRecord:
     """`row` has the attributes in COLUMNS (an ORM object or a SQL row); `key_spaces` maps source → space."""
     space = key_spaces.get(row.source)
-    return LinkRecord(
+    national_id, national_ids = for_matching(row.national_id_hash, row.national_id_cipher)
+    record = LinkRecord(
         id=row.id,
         source=row.source,
         key=row.key,
         fields={
-            "national_id_hash": row.national_id_hash,
+            "national_id_hash": national_id,
             "account": f"{space}:{row.key}" if space else None,
             "name": (row.name_key, row.name_pinyin) if row.name_key else None,
             "name_key": row.name_key,
@@ -39,3 +42,6 @@ def link_record(row: Any, key_spaces: dict[str, str]) -> LinkRecord:
             "email": row.email,
         },
     )
+    if national_ids:  # a hash key rotation is under way: blocking looks up every version (service.py)
+        record.fields["national_id_hashes"] = national_ids
+    return record

@@ -87,6 +87,7 @@ def _people_reached(session: Session, records: Sequence[LinkRecord], spaces: dic
         for name in ("national_id_hash", "phone", "email"):
             if f.get(name):
                 wanted[name].add(f[name])
+        wanted["national_id_hash"].update(f.get("national_id_hashes") or ())  # every key version (issue 7)
         if f.get("account"):
             wanted["key"].add(record.key)
         if f.get("name_key") and f.get("birth_date"):

@@ -3,7 +3,8 @@
 The newest key that is not retired signs. `rotate` makes a new key and retires the others: a retired key
 no longer signs but is still published and trusted until it expires (`oidc_key_retention_seconds`
 later, longer than any ID token it signed lives), so relying parties never meet an unknown `kid`.
-The private JWK is sealed with AES-GCM under the broker's encryption key (`Protector`).
+The private JWK is sealed with AES-GCM under the current version of the broker's encryption key
+(`Protector`); `idbroker keys rotate encryption` moves it to a new version with every other ciphertext.
 Keys are cached per process and read again every `CACHE_SECONDS`, so a rotation reaches every worker.
 """
 

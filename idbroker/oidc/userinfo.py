@@ -42,14 +42,12 @@ def userinfo(session: Session, provider: Provider, token_value: str) -> dict[str
         bearer = find_access(session, token_value)
     except Unusable:
         raise InvalidToken() from None
-    if bearer.grant is None:
+    if bearer.person_id is None:
         raise InvalidToken("this token stands for an app, not a person")
     policy = policy_for(provider.settings.policies_dir, bearer.app.client_id)
-    wanted = claims_for_scopes(bearer.token.scope.split())
+    wanted = claims_for_scopes(bearer.scope.split())
     try:
-        release = provider.gate.release(
-            session, bearer.app, policy, bearer.grant.person_id, wanted=wanted, via="userinfo"
-        )
+        release = provider.gate.release(session, bearer.app, policy, bearer.person_id, wanted=wanted, via="userinfo")
     except ReleaseRefused as exc:
         raise InvalidToken(f"nothing can be released to this app now: {exc.reason}") from None
     return release.claims

@@ -8,12 +8,14 @@ policy check; nothing else turns a person into claim values.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
+from idbroker.db import DriverStatement
 from idbroker.directory.models import SourceRecord
-from idbroker.directory.queries import records_of
 
 # policy claim → the OIDC/JSON claim names it releases (OIDC Core §5.1 names where one exists)
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
@@ -43,6 +45,28 @@ STUDENT_SOURCES = ("student",)
 LEVEL_ORDER = {"bachelor": 1, "master": 2, "doctoral": 3}
 
 
+class ClaimRecord(NamedTuple):
+    """The columns of a source record a claim reads (no ORM object, no JSON column, for a release)."""
+
+    source: str
+    key: str
+    present: bool
+    first_seen: datetime
+    name: str | None
+    affiliation: str | None
+    level: str | None
+    org: str | None
+    email: str | None
+    phone: str | None
+
+
+_RECORD = SourceRecord.__table__.c  # type: ignore[attr-defined]
+RECORD_COLUMNS = tuple(_RECORD[name] for name in ClaimRecord._fields)
+_RECORDS = DriverStatement(
+    select(*RECORD_COLUMNS).where(_RECORD.person_id == bindparam("person_id")).order_by(_RECORD.source, _RECORD.key)
+)
+
+
 def claims_for_scopes(scopes: Iterable[str]) -> frozenset[str]:
     return frozenset(claim for scope in scopes for claim in SCOPE_CLAIMS.get(scope, ()))
 
@@ -51,13 +75,18 @@ def output_names(claims: Iterable[str]) -> set[str]:
     return {name for claim in claims for name in OUTPUT_NAMES[claim]}
 
 
-def person_claims(session: Session, person_id: str, wanted: Iterable[str]) -> dict[str, Any]:
+def person_claims(
+    session: Session, person_id: str, wanted: Iterable[str], *, records: list[ClaimRecord] | None = None
+) -> dict[str, Any]:
     """Values of the `wanted` policy claims (except pseudonym and nickname, made by the gate); a claim the
-    directory has no value for is left out."""
+    directory has no value for is left out. `records`: the person's records, when the gate read them already."""
     wanted = set(wanted) - {"pseudonym", "nickname"}
     if not wanted:
         return {}
-    records = _current(records_of(session, person_id))
+    if records is None:
+        rows, _ = _RECORDS.run(session, {"person_id": person_id})
+        records = [ClaimRecord(*row) for row in rows]
+    records = _current(records)
     values: dict[str, Any] = {}
     students = [r for r in records if r.source in STUDENT_SOURCES]
     staff = [r for r in records if r.source in STAFF_SOURCES]
@@ -85,7 +114,7 @@ def person_claims(session: Session, person_id: str, wanted: Iterable[str]) -> di
     return values
 
 
-def _current(records: list[SourceRecord]) -> list[SourceRecord]:
+def _current(records: list[ClaimRecord]) -> list[ClaimRecord]:
     """Records still listed by their source, newest first (the whole history when none is)."""
     present = [r for r in records if r.present] or records
     return sorted(present, key=lambda r: (r.first_seen, r.key), reverse=True)

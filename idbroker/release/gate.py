@@ -12,21 +12,55 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
 from idbroker.config import Settings
-from idbroker.directory.queries import resolve_person
-from idbroker.release.claims import OUTPUT_NAMES, person_claims
+from idbroker.db import DriverStatement
+from idbroker.directory.models import Person, SourceRecord
+from idbroker.release.claims import OUTPUT_NAMES, RECORD_COLUMNS, ClaimRecord, person_claims
 from idbroker.release.consent import has_consent
-from idbroker.release.models import App
+from idbroker.release.models import Pseudonym
 from idbroker.release.nicknames import nickname
 from idbroker.release.policies import AppPolicy
 from idbroker.release.pseudonyms import Pseudonyms
 
 CHANNELS = ("id_token", "userinfo", "introspection", "resolve", "lookup", "feed")
+
+
+_PERSON = Person.__table__.c  # type: ignore[attr-defined]
+_PSEUDONYM = Pseudonym.__table__.c  # type: ignore[attr-defined]
+_RECORD = SourceRecord.__table__.c  # type: ignore[attr-defined]
+# One statement for what a release reads of a person: their state, their stored pseudonym in the app's sector and
+# the record columns claims are made of (a row per record; one row of NULLs for a person without records).
+_SUBJECT = DriverStatement(
+    select(_PERSON.id, _PERSON.state, _PSEUDONYM.value, *RECORD_COLUMNS)
+    .select_from(Person.__table__)  # type: ignore[attr-defined]
+    .outerjoin(
+        Pseudonym.__table__,  # type: ignore[attr-defined]
+        and_(_PSEUDONYM.person_id == _PERSON.id, _PSEUDONYM.sector == bindparam("sector")),
+    )
+    .outerjoin(SourceRecord.__table__, _RECORD.person_id == _PERSON.id)  # type: ignore[attr-defined]
+    .where(_PERSON.id == bindparam("person_id"))
+    .order_by(_RECORD.source, _RECORD.key)
+)
+
+
+class Receiver(Protocol):
+    """What the gate reads of the app it releases to: an `App` row, or the app a token lookup read along with
+    the token (`idbroker.oidc.rfc6749.tokens.BearerApp`). Never cached: `enabled` is as the database says now."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def sector(self) -> str: ...
+
+    @property
+    def enabled(self) -> bool: ...
 
 
 class ReleaseRefused(PermissionError):
@@ -55,7 +89,7 @@ class ReleaseGate:
     def release(
         self,
         session: Session,
-        app: App,
+        app: Receiver,
         policy: AppPolicy,
         person_id: str,
         *,
@@ -74,14 +108,22 @@ class ReleaseGate:
             raise ReleaseRefused("app_disabled", f"app {app.client_id!r} is disabled")
         if policy.client_id != app.client_id:
             raise ReleaseRefused("policy_mismatch", f"policy of {policy.client_id!r} given for {app.client_id!r}")
-        person = resolve_person(session, person_id)
-        if not has_consent(session, person.id, policy):
+        session.flush()  # what the caller changed in this session is what the queries below read
+        rows, _ = _SUBJECT.run(session, {"sector": app.sector, "person_id": person_id})
+        records: list[ClaimRecord] | None = None
+        if rows and rows[0][1] != "merged":  # the usual case: the person, their pseudonym here, their records
+            current, sub = rows[0][0], rows[0][2]
+            records = [ClaimRecord(*row[3:]) for row in rows if row[3] is not None]  # `source` is never NULL
+        else:  # a merged (or unknown) ID: resolved the long way
+            current, sub = self.pseudonyms.current_and_canonical(session, app.sector, person_id)
+        if policy.separate_consent and not has_consent(session, current, policy):
             raise ReleaseRefused("consent_required", f"the person has not consented to {app.client_id!r}")
         allowed = set(policy.claims) if wanted is None else set(policy.claims) & set(wanted)
         allowed.add("pseudonym")  # every policy holds it: it is how the app knows the person at all
-        sub = self.pseudonyms.canonical(session, app.sector, person.id)
+        if sub is None:  # the first release to this sector, or a merged person: may store a pseudonym
+            sub = self.pseudonyms.canonical(session, app.sector, current)
         real_nickname = policy.nickname_is_real_name and "nickname" in allowed
-        values = person_claims(session, person.id, allowed | ({"name"} if real_nickname else set()))
+        values = person_claims(session, current, allowed | ({"name"} if real_nickname else set()), records=records)
         if "nickname" in allowed:
             real = values.get("name") if real_nickname else None
             values["nickname"] = real or nickname(app.client_id, sub)
@@ -95,7 +137,7 @@ class ReleaseGate:
             session,
             actor=f"app:{app.client_id}",
             action="release",
-            subject=person.id,
+            subject=current,
             details={"app": app.client_id, "claims": list(released), "purpose": policy.purpose, "via": via},
         )
-        return Release(person_id=person.id, sub=sub, claims=claims, released=released)
+        return Release(person_id=current, sub=sub, claims=claims, released=released)

@@ -10,8 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from idbroker.directory.queries import people_by_number
-from idbroker.release.gate import Release, ReleaseGate, ReleaseRefused
-from idbroker.release.models import App
+from idbroker.release.gate import Receiver, Release, ReleaseGate, ReleaseRefused
 from idbroker.release.policies import AppPolicy
 from idbroker.release.pseudonyms import reverse_many
 
@@ -33,30 +32,34 @@ class Resolved:
     withheld: list[str] = field(default_factory=list)  # known, but nothing may be released (no consent)
 
 
-def resolve(session: Session, gate: ReleaseGate, app: App, policy: AppPolicy, pseudonyms: Sequence[str]) -> Resolved:
+def resolve(
+    session: Session, gate: ReleaseGate, app: Receiver, policy: AppPolicy, pseudonyms: Sequence[str]
+) -> Resolved:
     if len(pseudonyms) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} pseudonyms at once")
     people = reverse_many(session, app.sector, pseudonyms)
     result = Resolved()
     releases: dict[str, Release] = {}
     for value in dict.fromkeys(pseudonyms):
-        person = people.get(value)
-        if person is None:
+        person_id = people.get(value)
+        if person_id is None:
             result.unknown.append(value)
             continue
         try:
-            release = releases.get(person.id) or gate.release(
-                session, app, policy, person.id, wanted=None, via="resolve"
+            release = releases.get(person_id) or gate.release(
+                session, app, policy, person_id, wanted=None, via="resolve"
             )
         except ReleaseRefused:
             result.withheld.append(value)
             continue
-        releases[person.id] = release
+        releases[person_id] = release
         result.found[value] = release.claims
     return result
 
 
-def lookup_by_number(session: Session, gate: ReleaseGate, app: App, policy: AppPolicy, number: str) -> Release | None:
+def lookup_by_number(
+    session: Session, gate: ReleaseGate, app: Receiver, policy: AppPolicy, number: str
+) -> Release | None:
     """The person holding `number` (学号, 工号…), or None; only for apps whose policy allows it."""
     if not policy.lookup_by_number:
         raise LookupNotAllowed(f"the policy of {app.client_id!r} does not allow looking people up by number")

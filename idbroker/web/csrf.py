@@ -3,6 +3,11 @@
 The token is HMAC-SHA256 of a fixed label keyed with the session cookie's value (or, before login, with a
 random `idb_csrf` cookie), so it is per session, changes at login, and is never stored. A form whose token
 is missing or wrong is refused with 403 before anything runs (`verify_csrf` as a route dependency).
+
+JSON APIs authenticated by the session cookie without a token (the registry admin API) use
+`verify_same_origin` instead: a browser that says the request comes from another origin (`Sec-Fetch-Site`
+cross-site or same-site — a sibling campus host shares the cookie despite SameSite —, or an `Origin` that is
+not the broker's public URL) is refused with 403; clients that are not browsers send neither header.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import base64
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from idbroker.web.errors import PageError
-from idbroker.web.session import COOKIE_NAME, current_login
+from idbroker.web.session import COOKIE_NAME, current_login, settings_of
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -59,4 +65,21 @@ async def verify_csrf(request: Request) -> None:
     sent = form.get(FIELD)
     sent = sent if isinstance(sent, str) else request.headers.get(HEADER)
     if not await run_in_threadpool(token_is_valid, request, sent):
+        raise PageError(403, "error.csrf")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def verify_same_origin(request: Request) -> None:
+    """Dependency for cookie-authenticated JSON APIs: 403 when a browser says the request is cross-origin."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        if fetch_site not in ("same-origin", "none"):
+            raise PageError(403, "error.csrf")
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin.lower() != _origin(settings_of(request).public_url):
         raise PageError(403, "error.csrf")

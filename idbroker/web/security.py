@@ -5,7 +5,11 @@
   `Referrer-Policy: same-origin`; Strict-Transport-Security only when `public_url` is https.
   The interactive API docs (/docs, /redoc) load FastAPI's own viewer and get a policy that allows it.
 - Request bodies larger than `max_request_bytes` get 413: a declared Content-Length at once, a chunked body
-  as soon as the bytes read pass the limit (Starlette's body limit, which FastAPI's body parsing honours).
+  as soon as the bytes read pass the limit (Starlette's body limit, which FastAPI's body parsing honours). A
+  request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3) and skips the limiter.
+
+Both are pure ASGI middlewares (no `BaseHTTPMiddleware`): on the apps' hot paths (userinfo, resolve) every
+microsecond a middleware spends per request is paid thousands of times a second.
 """
 
 from __future__ import annotations
@@ -45,24 +49,41 @@ class SecurityHeaders:
         self.app = app
         self.headers = security_headers(https)
         self.docs_headers = security_headers(https, DOCS_CSP)
+        self.names = frozenset(name for name, _ in self.headers)  # the same names for the docs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         extra = self.docs_headers if scope["path"] in DOCS_PATHS else self.headers
-        names = {name for name, _ in extra}
+        names = self.names
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(name, value) for name, value in message.get("headers", []) if name.lower() not in names]
+                kept = [(name, value) for name, value in message.get("headers", ()) if name.lower() not in names]
                 message = {**message, "headers": kept + extra}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
+class BodyLimit:
+    """ASGI middleware: Starlette's `RequestBodyLimitMiddleware` for every request that may carry a body."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.limited = RequestBodyLimitMiddleware(app, max_body_size=max_body_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, _ in scope["headers"]:
+                if name == b"content-length" or name == b"transfer-encoding":
+                    await self.limited(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the body limit and, outside it (so a 413 carries them too), the security headers."""
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_body_size=settings.max_request_bytes)
     app.add_middleware(SecurityHeaders, https=settings.public_url.lower().startswith("https://"))

@@ -8,6 +8,14 @@ same person (same name: WeChat Work no longer shows the contacts secret a member
 pushes the rest.
 A batch job is recorded as soon as it is submitted and waited for again after a restart, never resubmitted.
 
+Departments before members. A first sync of many departments sends the whole policy tree as one
+`batch/replaceparty` file — but only when `department/simplelist` shows that the corp holds no department
+outside that file (a new corp holds only its root): replaceparty makes the corp's tree the file's, deleting
+what the file leaves out, so where the file covers the whole tree it can only create, and rename or move the
+departments whose ids the policy claims — what the calls one by one would do too. Otherwise (a corp with
+departments of its own, or a broker that has pushed departments before) one `department/create|update` each.
+No member call goes out before the department job has finished; a killed sync waits for that job again.
+
 Reconciled rather than failing the run: 60102 (adopt, or report a stranger holding the userid), 60111 (the
 member vanished: create it again), 60104/60106 (a mobile or email another member holds: retried once
 after the rest of the run — a retirement may have freed it — then pushed without that field and reported
@@ -39,7 +47,7 @@ from idbroker.wecom.client import WeComClient
 from idbroker.wecom.desired import DesiredState
 from idbroker.wecom.errors import WeComError
 from idbroker.wecom.plan import CREATE, DISABLE, RETIRE, UPDATE, DepartmentCall, MemberCall, Plan, Planner
-from idbroker.wecom.policy import WeComPolicy, load_wecom_policy
+from idbroker.wecom.policy import ROOT_DEPARTMENT, WeComPolicy, load_wecom_policy
 from idbroker.wecom.state import WeComBatch, WeComConflict, WeComDepartment, WeComMember
 
 log = logging.getLogger("idbroker.wecom")
@@ -48,6 +56,7 @@ Progress = Callable[[int], None]
 MEMBERS = WeComMember.__table__  # type: ignore[attr-defined]
 BATCH_FILE_BYTES = 15 * 1024 * 1024  # media/upload takes up to 20 MB
 CSV_HEADER = ("姓名", "帐号", "手机号", "邮箱", "所在部门")
+PARTY_CSV_HEADER = ("部门名称", "部门ID", "父部门ID", "排序")  # batch/replaceparty (path/90982)
 CONFLICT_FIELDS = {
     errors.MOBILE_EXISTS: ("mobile", "taken"),
     errors.EMAIL_EXISTS: ("email", "taken"),
@@ -104,7 +113,7 @@ class Applier:
         *,
         concurrency: int,
         progress: Progress | None = None,
-        batch_poll: tuple[float, float] = (0.5, 10.0),
+        batch_poll: tuple[float, float] = (1.0, 10.0),
         batch_timeout: float = 1800.0,
         sleep: Callable[[float], None] = time.sleep,
         callback: dict[str, str] | None = None,
@@ -116,6 +125,7 @@ class Applier:
         self.batch_poll, self.batch_timeout, self.sleep = batch_poll, batch_timeout, sleep
         self.report = SyncReport()
         self._conflicted: set[str] = set()  # userids with an open conflict (their rows are deleted on success)
+        self._departments_pending = False  # a batch/replaceparty job has not finished: no member may go yet
 
     # --- the plan -------------------------------------------------------------------------------------
 
@@ -123,7 +133,8 @@ class Applier:
         with Session(self.engine) as session:
             self._conflicted = set(session.scalars(select(WeComConflict.userid)))  # type: ignore[call-overload]
         self._marks(plan)
-        self._departments(plan.departments)
+        if not self._departments(plan):
+            return self.report
         if plan.batch:
             self._batch(plan.batch)
         deferred: list[MemberCall] = []
@@ -152,10 +163,24 @@ class Applier:
 
     # --- departments ----------------------------------------------------------------------------------
 
-    def _departments(self, calls: list[DepartmentCall]) -> None:
+    def _departments(self, plan: Plan) -> bool:
+        """Create or update the plan's departments; False while they cannot all be in place (a replaceparty job
+        still running), so that no member is placed in a department that does not exist yet."""
+        if self._departments_pending:
+            return False
+        calls = plan.departments
         if not calls:
-            return
+            return True
         existing = self.client.department_ids() if any(not c.update for c in calls) else {}
+        if plan.department_batch and replace_is_safe(existing, calls):
+            if not self._replace_departments(calls):
+                return False
+            with Session(self.engine) as session:
+                placed = set(session.scalars(select(WeComDepartment.id).where(WeComDepartment.in_corp)))  # type: ignore[call-overload, arg-type]
+            calls = [call for call in calls if call.id not in placed]
+            if not calls:
+                return True
+            existing = self.client.department_ids()  # the job left some out: those go one by one
         for call in calls:
             if call.update or call.id in existing:
                 self.client.update_department(call.id, call.name, call.parent, call.order)
@@ -170,6 +195,24 @@ class Applier:
                 session.add(row)
                 session.commit()
             self.report.counts["departments"] += 1
+        return True
+
+    def _replace_departments(self, calls: list[DepartmentCall]) -> bool:
+        """One media/upload + batch/replaceparty for the whole tree; the job is recorded (with the departments it
+        writes) the moment it is submitted and waited for — again after a restart, never resubmitted."""
+        media_id = self.client.upload_file("departments.csv", departments_csv(calls))
+        jobid = self.client.replace_departments(media_id, callback=self.callback)
+        with Session(self.engine) as session:
+            session.add(WeComBatch(jobid=jobid, members=0))
+            for call in calls:
+                row = session.get(WeComDepartment, call.id) or WeComDepartment(
+                    id=call.id, name=call.name, parent_id=call.parent
+                )
+                row.name, row.parent_id, row.order = call.name, call.parent, call.order
+                session.add(row)
+            session.commit()
+        self.report.batch_jobs.append(jobid)
+        return self.wait_for_batch(jobid, fresh=True)
 
     # --- one call at a time, many at once -------------------------------------------------------------
 
@@ -297,7 +340,7 @@ class Applier:
                 )
                 session.commit()
             self.report.batch_jobs.append(jobid)
-            self.wait_for_batch(jobid)
+            self.wait_for_batch(jobid, fresh=True)
 
     def resume_batches(self) -> None:
         """Wait for the batch jobs an earlier (perhaps killed) sync submitted; never submit them again."""
@@ -306,9 +349,15 @@ class Applier:
         for jobid in jobids:
             self.wait_for_batch(jobid)
 
-    def wait_for_batch(self, jobid: str) -> None:
+    def wait_for_batch(self, jobid: str, *, fresh: bool = False) -> bool:
+        """Poll batch/getresult until the job has finished (or is unknown: lost) and record it; False if it still
+        runs after `batch_timeout`. A job just submitted is first looked at one poll interval later (no job
+        ends at once), or as soon as its batch_job_result callback arrives."""
         delay, ceiling = self.batch_poll
         started = time.monotonic()
+        if fresh:
+            self._sleep_until_callback(jobid, delay)
+            delay = min(ceiling, delay * 2)
         while True:
             try:
                 result = self.client.batch_result(jobid)
@@ -316,13 +365,18 @@ class Applier:
                 if exc.errcode == errors.BUSY:
                     raise
                 self._lose_batch(jobid, exc)
-                return
+                return True
+            departments = result.get("type") == "replace_party"
             if int(result.get("status", 0)) == 3:
-                self._finish_batch(jobid, result.get("result") or [])
-                return
+                if departments:
+                    self._finish_department_batch(jobid, result.get("result") or [])
+                else:
+                    self._finish_batch(jobid, result.get("result") or [])
+                return True
             if time.monotonic() - started > self.batch_timeout:
                 self.report.unfinished_batches.append(jobid)
-                return
+                self._departments_pending |= departments
+                return False
             self._sleep_until_callback(jobid, delay)
             delay = min(ceiling, delay * 2)
 
@@ -375,6 +429,30 @@ class Applier:
         self.report.counts["batch_failed"] += len(failed)
         self.progress(len(pending))
 
+    def _finish_department_batch(self, jobid: str, results: list[dict[str, Any]]) -> None:
+        """Record a finished replaceparty job: each department it reports done is in the corp. One it reports as
+        failed, or does not report, stays unrecorded: the calls one by one take it up."""
+        done = {int(item.get("partyid") or 0) for item in results if int(item.get("errcode", 0)) == 0}
+        failed = [item for item in results if int(item.get("errcode", 0)) != 0]
+        now = utcnow()
+        with Session(self.engine) as session:
+            placed = 0
+            if done:
+                placed = session.execute(
+                    update(WeComDepartment)
+                    .where(WeComDepartment.id.in_(sorted(done)))  # type: ignore[attr-defined]
+                    .values(in_corp=True, pushed_at=now)
+                ).rowcount  # type: ignore[attr-defined]
+            batch = session.get(WeComBatch, jobid)
+            if batch is not None:
+                batch.state, batch.finished_at, batch.failures = "done", now, len(failed)
+                session.add(batch)
+            session.commit()
+        self.report.counts["departments"] += placed
+        for item in failed:
+            self.report.counts["department_failed"] += 1
+            self.report.failures.append(f"department {item.get('partyid')}: batch/replaceparty {item.get('errcode')}")
+
     def _lose_batch(self, jobid: str, exc: WeComError) -> None:
         log.warning(
             "batch job %s is unknown to WeChat Work (%s): its members will be created again", jobid, exc.errcode
@@ -388,6 +466,22 @@ class Applier:
                 batch.state, batch.finished_at = "lost", utcnow()
                 session.add(batch)
             session.commit()
+
+
+def replace_is_safe(corp: dict[int, int], calls: list[DepartmentCall]) -> bool:
+    """Whether batch/replaceparty with these departments leaves alone everything the broker did not put there:
+    the corp (id → parent, from department/simplelist) holds no department but its root and those of the file."""
+    return set(corp) - {ROOT_DEPARTMENT} <= {call.id for call in calls}
+
+
+def departments_csv(calls: Iterable[DepartmentCall]) -> bytes:
+    """The batch/replaceparty file (UTF-8 CSV; parents listed before their children, as the policy lists them)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PARTY_CSV_HEADER)
+    for call in calls:
+        writer.writerow([call.name, call.id, call.parent, call.order])
+    return out.getvalue().encode("utf-8")
 
 
 def _pending_values(record: dict[str, Any]) -> dict[str, Any]:

@@ -190,7 +190,7 @@ class WeComClient:
             if not cursor:
                 return
 
-    # --- batch (path/90253, 91130, 91133, 90975) -------------------------------------------------------
+    # --- batch (path/90253, 91130, 90982, 91133, 90975) ----------------------------------------------------
 
     def upload_file(self, name: str, content: bytes) -> str:
         data = self.call("POST", "media/upload", params={"type": "file"}, files={"media": (name, content, "text/csv")})
@@ -202,6 +202,13 @@ class WeComClient:
         if callback:
             body["callback"] = callback
         return str(self.call("POST", "batch/syncuser", json=body)["jobid"])
+
+    def replace_departments(self, media_id: str, *, callback: dict[str, str] | None = None) -> str:
+        """`batch/replaceparty` (path/90982): the corp's whole department tree becomes the uploaded file's."""
+        body: dict[str, Any] = {"media_id": media_id}
+        if callback:
+            body["callback"] = callback
+        return str(self.call("POST", "batch/replaceparty", json=body)["jobid"])
 
     def batch_result(self, jobid: str) -> dict[str, Any]:
         return self.call("GET", "batch/getresult", params={"jobid": jobid})

@@ -3,7 +3,11 @@
 One call per member at most: a new member is one `user/create`; a changed one is one `user/update` that
 carries every changed field (name, departments, mobile, email, enable) at once; an unchanged one costs
 nothing. Many new members at once (a first sync: at least the policy's `batch_threshold`) go instead
-through one `media/upload` + `batch/syncuser`. Departments come before members. Order of the member calls:
+through one `media/upload` + `batch/syncuser`. Departments come before members: one call each, or — in a first
+sync (no department pushed yet) of at least `DEPARTMENT_BATCH_MIN` — one `media/upload` + `batch/replaceparty`
+for the whole tree, which the sync sends only if the corp holds no department outside the policy (see
+`apply`); replaceparty replaces the corp's tree, so it is never sent where it could delete or move anything
+the broker did not put there. Order of the member calls:
 retirements and disables first (they let go of mobiles and emails that others may take), then creations,
 then updates.
 
@@ -32,6 +36,9 @@ from idbroker.wecom.state import WeComConflict, WeComDepartment, WeComMember
 from idbroker.wecom.userid import userid_for
 
 CREATE, UPDATE, RETIRE, DISABLE = "create", "update", "retire", "disable"
+# A batch of departments costs three calls (media/upload, batch/replaceparty, batch/getresult): from four on
+# it is cheaper than one department/create each.
+DEPARTMENT_BATCH_MIN = 4
 
 
 def value_hash(protector: Protector, kind: str, value: str | None) -> str | None:
@@ -76,6 +83,7 @@ class Mark:
 @dataclass
 class Plan:
     departments: list[DepartmentCall] = field(default_factory=list)
+    department_batch: bool = False  # all departments by batch/replaceparty, if the corp holds no other department
     calls: list[MemberCall] = field(default_factory=list)
     batch: list[MemberCall] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
@@ -87,7 +95,8 @@ class Plan:
     @property
     def call_count(self) -> int:
         batch_calls = 3 if self.batch else 0  # upload, syncuser, getresult (at least once)
-        return len(self.departments) + len(self.calls) + batch_calls
+        department_calls = 3 if self.department_batch else len(self.departments)  # upload, replaceparty, getresult
+        return department_calls + len(self.calls) + batch_calls
 
     def counts(self) -> dict[str, int]:
         kinds = Counter(call.kind for call in self.calls)
@@ -117,7 +126,7 @@ class Planner:
     def make(self, now: datetime, people: Iterable[str] | None = None) -> Plan:
         session = self.session
         plan = Plan()
-        plan.departments = self._departments()
+        plan.departments, plan.department_batch = self._departments()
         resolve = Resolver(session)
         members = list(session.scalars(select(WeComMember)))
         scope: set[str] | None = None
@@ -167,7 +176,9 @@ class Planner:
         plan.calls.sort(key=lambda call: order[call.kind])
         return plan
 
-    def _departments(self) -> list[DepartmentCall]:
+    def _departments(self) -> tuple[list[DepartmentCall], bool]:
+        """The department calls, and whether they may go as one batch: a first sync (the broker has pushed no
+        department yet, so every policy department is a creation) of at least `DEPARTMENT_BATCH_MIN`."""
         recorded = {d.id: d for d in self.session.scalars(select(WeComDepartment))}
         calls = []
         for department in self.policy.departments:
@@ -176,7 +187,8 @@ class Planner:
                 calls.append(DepartmentCall(department.id, department.name, department.parent, department.order, False))
             elif (known.name, known.parent_id, known.order) != (department.name, department.parent, department.order):
                 calls.append(DepartmentCall(department.id, department.name, department.parent, department.order, True))
-        return calls
+        first = not any(d.in_corp for d in recorded.values())
+        return calls, first and len(calls) >= DEPARTMENT_BATCH_MIN
 
     def _conflicts(self) -> dict[tuple[str, str], str | None]:
         rows = self.session.execute(select(WeComConflict.userid, WeComConflict.field, WeComConflict.value_hash))  # type: ignore[call-overload]
@@ -285,7 +297,12 @@ class Planner:
             ("email", desired.email, member.email_hash),
         ):
             hashed = self.hash(kind, value)
-            if value and hashed != recorded and not self._held_back(conflicts, member.userid, kind, hashed):
+            unchanged = (
+                value is not None
+                and recorded is not None
+                and self.protector.hash_matches(recorded, value, f"wecom_{kind}")
+            )  # under any hash key version: a key rotation re-sends nothing
+            if value and not unchanged and not self._held_back(conflicts, member.userid, kind, hashed):
                 payload[kind], record[f"{kind}_hash"] = value, hashed
         if len(payload) == 1:
             if record:  # only the grace period ends: no call

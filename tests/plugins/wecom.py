@@ -5,8 +5,9 @@
 - `wecom_settings` — `IDBROKER_WECOM_*` pointing at the stand-in (a 1-second 45009 window), with the callback
   token and EncodingAESKey below; the settings cache cleared. Returns the settings.
 - `campus_person(engine, ...)` — a person with records (number, name, mobile, email, 学院, status) of the
-  given sources; `sync(engine)` — one full `Sync.run`; `wechatpy_crypto()` — wechatpy's own `WeChatCrypto`
-  with the test token and key, the independent implementation callbacks are encrypted with.
+  given sources; `bulk_people(engine, n)` — n generated people written in bulk; `sync(engine)` — one full
+  `Sync.run`; `wechatpy_crypto()` — wechatpy's own `WeChatCrypto` with the test token and key, the
+  independent implementation callbacks are encrypted with.
 """
 
 from __future__ import annotations
@@ -133,6 +134,49 @@ def add_record(db: Any, person_id: str, name: str, role: Role) -> SourceRecord:
     db.add(record)
     db.flush()
     return record
+
+
+COLLEGES = ("计算机学院", "数学学院", "物理学院", "化学学院", "经济学院", "管理学院", "法学院", "文学院", "医学院")
+
+
+def bulk_people(engine: Engine, count: int) -> list[str]:
+    """`count` generated people written straight into the directory (as an import would leave them, but fast):
+    one active role each — every tenth one staff, the others students of a 学院 — a mobile each, an email for
+    every other one; then the contacts engine chooses their primaries. No real person: sequential numbers."""
+    from sqlalchemy import insert
+
+    now = utcnow()
+    ids = [new_person_id() for _ in range(count)]
+    people = [{"id": pid, "state": "active", "created_at": now, "updated_at": now} for pid in ids]
+    records = []
+    for n, pid in enumerate(ids):
+        staff = n % 10 == 9
+        source, key = ("hr", f"6{n:09d}") if staff else ("student", f"1{n:09d}")
+        records.append(
+            {
+                "source": source,
+                "key": key,
+                "person_id": pid,
+                "present": True,
+                "name": f"学生{n}" if not staff else f"教师{n}",
+                "phone": f"+86137{n:08d}",
+                "email": f"b{n}@example.edu.cn" if n % 2 else None,
+                "org": "教务处" if staff else COLLEGES[n % len(COLLEGES)],
+                "affiliation": "staff" if staff else "student",
+                "status": "active",
+                "extra": {},
+                "set_aside": [],
+                "row_hash": f"{source}:{key}",
+                "first_seen": now,
+                "last_seen": now,
+            }
+        )
+    with session_scope(engine) as db:
+        db.execute(insert(Person), people)
+        db.execute(insert(SourceRecord), records)
+        db.flush()
+        collect_people(db, ids)
+    return ids
 
 
 def sync(engine: Engine, **kwargs: Any) -> SyncReport:

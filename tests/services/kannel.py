@@ -96,6 +96,11 @@ class Kannel:
     admin_port: int
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     since: int = 0  # the log offset the current test reads from (`forget`)
+    smsc_port: int = 0
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "kannel.conf"
 
     @property
     def sendsms_url(self) -> str:
@@ -160,6 +165,14 @@ class Kannel:
                 process.wait(timeout=5)
         self.processes.clear()
 
+    def down(self) -> None:
+        """Take the whole gateway down (bearerbox, smsbox, fake SMSC): `sendsms` refuses connections."""
+        self.stop()
+
+    def up(self) -> None:
+        """Start the same gateway again, on the same ports, after `down`; the fake SMSC log keeps what it had."""
+        _launch(self)
+
 
 def _log_tail(path: Path) -> str:
     return path.read_text(errors="replace")[-1500:] if path.exists() else "(no log)"
@@ -182,19 +195,26 @@ def start_kannel() -> Kannel:
             dir=directory,
         )
     )
-    kannel = Kannel(directory, sendsms, admin)
+    kannel = Kannel(directory, sendsms, admin, smsc_port=smsc)
+    _launch(kannel)
+    return kannel
+
+
+def _launch(kannel: Kannel) -> None:
+    """Start bearerbox, smsbox and the fake SMSC of `kannel`'s config; wait until the SMSC is online."""
+    directory, config = kannel.directory, kannel.config
 
     def spawn(args: list[str], log: str) -> None:
-        handle = (directory / log).open("wb")
+        handle = (directory / log).open("ab")  # appended: a restarted gateway keeps its earlier log
         kannel.processes.append(subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, cwd=directory))
 
     try:
         spawn([str(find_binary("bearerbox")), str(config)], "bearerbox.out")
-        _wait_port(admin, "bearerbox", directory / "bearerbox.out")
+        _wait_port(kannel.admin_port, "bearerbox", directory / "bearerbox.out")
         spawn([str(find_binary("smsbox")), str(config)], "smsbox.out")
-        _wait_port(sendsms, "smsbox", directory / "smsbox.out")
+        _wait_port(kannel.sendsms_port, "smsbox", directory / "smsbox.out")
         spawn(
-            [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(smsc), "-i", "1", "-m", "0", "100 200 text nop"],
+            [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(kannel.smsc_port), "-i", "1", "-m", "0", "100 200 text nop"],
             "fakesmsc.log",
         )
         deadline = time.monotonic() + 20
@@ -207,7 +227,6 @@ def start_kannel() -> Kannel:
     except BaseException:
         kannel.stop()
         raise
-    return kannel
 
 
 def _wait_port(port: int, what: str, log: Path, timeout: float = 20.0) -> None:

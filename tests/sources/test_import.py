@@ -219,3 +219,16 @@ def test_a_large_export_parsed_in_worker_processes_imports_the_same(
         stored = session.execute(select(SourceRecord.key, SourceRecord.name_key, SourceRecord.phone)).all()
     expected = {(row[0], "张帅" if row[1] == "張帥" else row[1], f"+86{row[8]}") for row in many}
     assert set(stored) == expected
+
+
+def test_a_file_of_bad_rows_keeps_the_first_problems_and_counts_the_rest(
+    sqlite_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("idbroker.sources.report.MAX_PROBLEMS_KEPT", 5)
+    lines = [",".join(STUDENT_HEADER), *[",张三,男" for _ in range(12)], ",".join(rows()[0])]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = do_import(sqlite_engine, path)
+    assert report.counts["skipped"] == 12 and report.counts["new"] == 1  # every row counted
+    assert [p.row for p in report.problems] == [2, 3, 4, 5, 6]  # the first ones kept, in file order
+    assert report.problems_omitted == 7

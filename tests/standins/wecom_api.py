@@ -1,28 +1,17 @@
-"""A stand-in for the WeChat Work contacts API (no public fake exists), following ../shared/reference/wecom.md.
+"""The tests' stand-in for the WeChat Work contacts API: the demo corp's protocol, plus what only tests need.
 
-Served under `/cgi-bin/` like qyapi.weixin.qq.com, JSON in and out, `errcode`/`errmsg` on every answer:
-- `gettoken` (corpid 40013, secret 40001); tokens expire after `token_ttl` (42001), unknown or revoked
-  tokens get 40014, a missing one 41001. `revoke_tokens()` revokes every token early, as the server may.
-- Limits: per API at most `rate_limit` calls per `rate_window` seconds; the call that exceeds it and every
-  call for the next `rate_window` seconds get 45009. More than `concurrency_cap` calls in flight get 45033.
-  `latency` delays every answer (so concurrency is real). `fail_next(api, errcode, times)` injects faults
-  (−1 busy and the like).
-- Departments (`department/create|update|delete|simplelist|get`): id > 1, names 1–64 characters without
-  `\\:*?"<>|`, unique under their parent, at most 15 levels; the root and non-empty departments cannot go.
-- Members (`user/create|update|get|delete|batchdelete|simplelist|list|list_id`): userid 1–64 bytes of
-  `[0-9A-Za-z_-@.]` starting with a letter or digit, unique case-insensitively (60102); name 1–64 characters
-  (60112); departments that exist (60003); mobile and email valid (60103/60105) and unique in the corp
-  (60104/60106), at least one of them; `user/update` changes only the fields sent; `user/get` does not
-  show mobile or email (as the contacts secret sees it from new IPs, 48009). 60111 for an unknown userid.
-- Batch: `media/upload` (multipart `media`, 5 B–20 MB), `batch/syncuser` (UTF-8 CSV with a header row;
-  帐号 is the key, departments are ids separated by semicolons; absent members are left alone), a job that
-  finishes `batch_delay` seconds later (`batch/getresult`: status 1 → 2 → 3, then a result per row), and the
-  `batch_job_result` callback sent to the job's `callback` (encrypted with wechatpy, an independent
-  implementation). `batch/invite`.
-- `follow(userid)`: the member activates (status 1) — WeChat Work then sends `subscribe` to the corp's
-  callback URL, if `event_callback` is set.
-Every call is logged (`calls`: api, errcode, time); `/_standin/stats`, `/_standin/members` and
-`POST /_standin/follow` expose the same to a test or benchmark in another process.
+The protocol itself — tokens, limits, departments, members, media and batch jobs (`batch/syncuser`,
+`batch/replaceparty`, `batch/getresult`), with the documented rules and error codes — is
+`idbroker.demo.wecom_corp.WeComCorp` (one implementation, also mounted by the demo; see its docstring).
+On top of it, for tests and benchmarks:
+- served under `/cgi-bin/` like qyapi.weixin.qq.com (`app`); `latency` delays every answer (so concurrency
+  is real); `fail_next(api, errcode, times)` injects faults (−1 busy and the like) before anything else;
+  `revoke_tokens()` revokes every token early, as the server may;
+- the callbacks WeChat Work sends, encrypted with wechatpy (an independent implementation): `batch_job_result`
+  to a job's `callback` when it ends, and `subscribe` to `event_callback` when `follow(userid)` activates a
+  member;
+- counters: `calls` (api, errcode, time), `count(api, errcode)`, `stats()`, `peak_in_flight`; `/_standin/stats`,
+  `/_standin/members` and `POST /_standin/follow` expose the same to a test or benchmark in another process.
 
 Run it alone: `python tests/standins/wecom_api.py --port 8900 [--latency 0.002]`.
 """
@@ -31,14 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import re
 import secrets
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -47,67 +33,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from idbroker.demo.wecom_corp import BUSY, ApiError, Job, WeComCorp
+
 PREFIX = "/cgi-bin"
-ROOT = 1
-USERID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_\-@.]{0,63}")
-MOBILE = re.compile(r"(?:\+(\d{1,4}) ?)?(\d{5,15})")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-BAD_DEPARTMENT_CHARS = re.compile(r'[\\:*?"<>|]')
-MAX_LEVELS = 15
-MAX_MEDIA = 20 * 1024 * 1024
-
-# Error codes (path/90313); those the reference does not list are marked as such.
-OK, BUSY = 0, -1
-BAD_SECRET, BAD_USERID, BAD_CORPID, INVALID_TOKEN = 40001, 40003, 40013, 40014
-BAD_MEDIA_ID, BAD_PARAMETER = 40007, 40058  # not in the reference: the codes WeChat Work documents for these
-TOKEN_MISSING, TOKEN_EXPIRED, FREQUENCY, CONCURRENCY = 41001, 42001, 45009, 45033
-DEPARTMENT_NOT_FOUND = 60003
-DEPARTMENT_HAS_MEMBERS, DEPARTMENT_HAS_CHILDREN = 60005, 60006  # not in the reference
-DEPARTMENT_TOO_DEEP, DEPARTMENT_EXISTS = 60007, 60008  # not in the reference
-USERID_EXISTS, BAD_MOBILE, MOBILE_EXISTS, BAD_EMAIL, EMAIL_EXISTS = 60102, 60103, 60104, 60105, 60106
-USERID_NOT_FOUND, BAD_NAME, NO_CONTACT = 60111, 60112, 60129  # 60129 (mobile and email both empty): not in it
-
-
-class ApiError(Exception):
-    def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(errmsg)
-        self.errcode, self.errmsg = errcode, errmsg
 
 
 @dataclass
-class Call:
-    api: str
-    errcode: int
-    at: float
-    userid: str | None = None
-
-
-@dataclass
-class Job:
-    jobid: str
-    rows: list[dict[str, str]]
-    finish_at: float
-    callback: dict[str, str] | None
-    status: int = 1
-    result: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class WeComStandIn:
+class WeComStandIn(WeComCorp):
     corp_id: str = "wwstandin00000001"
     secret: str = "standin-contacts-secret"
-    token_ttl: int = 7200
-    rate_limit: int = 10_000
-    rate_window: float = 60.0
-    concurrency_cap: int = 300
-    latency: float = 0.0
-    batch_delay: float = 0.3
     event_callback: dict[str, str] | None = None  # {"url", "token", "encodingaeskey"}: where subscribe goes
     base_url: str = ""  # where it is served (set by whoever serves it)
 
     def __post_init__(self) -> None:
-        self.lock = threading.RLock()
-        self.reset()
+        super().__post_init__()
         self.app = Starlette(
             routes=[
                 Route(PREFIX + "/{api:path}", self._endpoint, methods=["GET", "POST"]),
@@ -119,21 +58,8 @@ class WeComStandIn:
 
     def reset(self) -> None:
         with self.lock:
-            self.tokens: dict[str, float] = {}  # token → expires (monotonic)
-            self.departments: dict[int, dict[str, Any]] = {
-                ROOT: {"id": ROOT, "name": "校园", "parentid": 0, "order": 0}
-            }
-            self.members: dict[str, dict[str, Any]] = {}  # lower-case userid → member
-            self.holders: dict[tuple[str, str], str] = {}  # (mobile|email, comparable value) → lower-case userid
-            self.media: dict[str, bytes] = {}
-            self.jobs: dict[str, Job] = {}
-            self.invited: list[str] = []
-            self.calls: list[Call] = []
+            super().reset()
             self.faults: dict[str, list[int]] = {}
-            self.window: dict[str, tuple[float, int]] = {}  # api → (window start, calls in it)
-            self.blocked: dict[str, float] = {}
-            self.in_flight = 0
-            self.peak_in_flight = 0
 
     # --- test controls ------------------------------------------------------------------------------------
 
@@ -141,21 +67,27 @@ class WeComStandIn:
         with self.lock:
             self.calls = []
 
-    def revoke_tokens(self) -> None:
-        with self.lock:
-            self.tokens.clear()
-
     def fail_next(self, api: str, errcode: int, times: int = 1) -> None:
         with self.lock:
             self.faults.setdefault(api, []).extend([errcode] * times)
 
+    def admit(self, api: str, now: float, *, crowded: bool) -> None:
+        if crowded:
+            super().admit(api, now, crowded=True)
+        faults = self.faults.get(api)
+        if faults:
+            code = faults.pop(0)
+            raise ApiError(code, "system busy" if code == BUSY else "injected")
+        super().admit(api, now, crowded=False)
+
     def follow(self, userid: str) -> None:
-        with self.lock:
-            member = self.members[userid.lower()]
-            member["activated"] = True
-            member["status"] = 1 if member["enable"] else 2
+        super().follow(userid)
         if self.event_callback:
             self.send_event(self.event_callback, _event_xml(self.corp_id, userid, "subscribe"))
+
+    def job_finished(self, job: Job) -> None:
+        if job.callback:
+            self.send_event(job.callback, _batch_xml(self.corp_id, job.jobid, job.type))
 
     def count(self, api: str | None = None, errcode: int | None = None) -> int:
         with self.lock:
@@ -172,6 +104,7 @@ class WeComStandIn:
                 "by_api": dict(by_api),
                 "by_errcode": dict(by_code),
                 "members": len(self.members),
+                "departments": len(self.departments),
                 "peak_in_flight": self.peak_in_flight,
             }
 
@@ -207,418 +140,19 @@ class WeComStandIn:
     # --- the HTTP side ------------------------------------------------------------------------------------
 
     async def _endpoint(self, request: Request) -> JSONResponse:
-        api = request.path_params["api"].strip("/")
-        with self.lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            crowded = self.in_flight > self.concurrency_cap
-        try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            body: dict[str, Any] = {}
-            files: dict[str, bytes] = {}
-            if request.method == "POST":
-                if api == "media/upload":
-                    form = await request.form()
-                    upload = form.get("media")
-                    if upload is not None and hasattr(upload, "read"):
-                        files["media"] = await upload.read()
-                else:
-                    raw = await request.body()
-                    try:
-                        import json
-
-                        body = json.loads(raw or b"{}")
-                    except ValueError:
-                        body = {"__invalid__": True}
-            answer = self.handle(api, dict(request.query_params), body, files, crowded=crowded)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-        return JSONResponse(answer)
+        return await self.respond(request, request.path_params["api"])
 
     async def _stats(self, _request: Request) -> JSONResponse:
         return JSONResponse(self.stats())
 
     async def _members(self, _request: Request) -> JSONResponse:
         with self.lock:
-            return JSONResponse([{k: v for k, v in m.items()} for m in self.members.values()])
+            return JSONResponse([dict(m) for m in self.members.values()])
 
     async def _follow(self, request: Request) -> JSONResponse:
         userids = (await request.json()).get("userids", [])
         await asyncio.to_thread(lambda: [self.follow(u) for u in userids])
         return JSONResponse({"followed": len(userids)})
-
-    def handle(
-        self, api: str, query: dict[str, str], body: dict[str, Any], files: dict[str, bytes], *, crowded: bool = False
-    ) -> dict[str, Any]:
-        """One call, in order: concurrency, injected faults, limits, token, then the API itself."""
-        now = time.monotonic()
-        userid = query.get("userid") or (body.get("userid") if isinstance(body.get("userid"), str) else None)
-        with self.lock:
-            try:
-                if crowded:
-                    raise ApiError(CONCURRENCY, "api concurrent out of limit")
-                faults = self.faults.get(api)
-                if faults:
-                    code = faults.pop(0)
-                    raise ApiError(code, "system busy" if code == BUSY else "injected")
-                self._limit(api, now)
-                if api != "gettoken":
-                    self._check_token(query.get("access_token"), now)
-                handler = getattr(self, "api_" + api.replace("/", "_"), None)
-                if handler is None:
-                    raise ApiError(BAD_PARAMETER, f"unknown api {api}")
-                if body.get("__invalid__"):
-                    raise ApiError(BAD_PARAMETER, "invalid json")
-                result = handler(query, body, files, now)
-                answer = {"errcode": OK, "errmsg": result.pop("errmsg", "ok"), **result}
-            except ApiError as exc:
-                answer = {"errcode": exc.errcode, "errmsg": exc.errmsg}
-            self.calls.append(Call(api, answer["errcode"], now, userid))
-            return answer
-
-    def _limit(self, api: str, now: float) -> None:
-        if self.blocked.get(api, 0.0) > now:
-            raise ApiError(FREQUENCY, "api freq out of limit")
-        start, count = self.window.get(api, (now, 0))
-        if now - start >= self.rate_window:
-            start, count = now, 0
-        if count >= self.rate_limit:
-            self.blocked[api] = now + self.rate_window  # a block lasts a whole window
-            self.window[api] = (now + self.rate_window, 0)
-            raise ApiError(FREQUENCY, "api freq out of limit")
-        self.window[api] = (start, count + 1)
-
-    def _check_token(self, token: str | None, now: float) -> None:
-        if not token:
-            raise ApiError(TOKEN_MISSING, "access_token missing")
-        expires = self.tokens.get(token)
-        if expires is None:
-            raise ApiError(INVALID_TOKEN, "invalid access_token")
-        if expires <= now:
-            raise ApiError(TOKEN_EXPIRED, "access_token expired")
-
-    # --- gettoken -----------------------------------------------------------------------------------------
-
-    def api_gettoken(self, query: dict[str, str], _body: Any, _files: Any, now: float) -> dict[str, Any]:
-        if query.get("corpid") != self.corp_id:
-            raise ApiError(BAD_CORPID, "invalid corpid")
-        if query.get("corpsecret") != self.secret:
-            raise ApiError(BAD_SECRET, "invalid credential")
-        token = secrets.token_urlsafe(48)
-        self.tokens[token] = now + self.token_ttl
-        return {"access_token": token, "expires_in": self.token_ttl}
-
-    # --- departments --------------------------------------------------------------------------------------
-
-    def _department_fields(self, body: dict[str, Any], department_id: int) -> tuple[str, int]:
-        name = str(body.get("name", "")).strip()
-        if not 1 <= len(name) <= 64 or BAD_DEPARTMENT_CHARS.search(name):
-            raise ApiError(BAD_PARAMETER, "invalid department name")
-        parent = int(body.get("parentid", 0))
-        if parent not in self.departments:
-            raise ApiError(DEPARTMENT_NOT_FOUND, "parent department not found")
-        for other in self.departments.values():
-            if other["id"] != department_id and other["parentid"] == parent and other["name"] == name:
-                raise ApiError(DEPARTMENT_EXISTS, "department name existed")
-        depth, walk = 1, parent
-        while walk != ROOT:
-            depth, walk = depth + 1, self.departments[walk]["parentid"]
-            if walk == department_id:
-                raise ApiError(BAD_PARAMETER, "a department cannot be its own ancestor")
-        if depth > MAX_LEVELS:
-            raise ApiError(DEPARTMENT_TOO_DEEP, "department level exceeds 15")
-        return name, parent
-
-    def api_department_create(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        department_id = int(body.get("id") or max(self.departments) + 1)
-        if not ROOT < department_id < 2**32:
-            raise ApiError(BAD_PARAMETER, "invalid department id")
-        if department_id in self.departments:
-            raise ApiError(DEPARTMENT_EXISTS, "department id existed")
-        name, parent = self._department_fields(body, department_id)
-        self.departments[department_id] = {
-            "id": department_id,
-            "name": name,
-            "parentid": parent,
-            "order": int(body.get("order", 0)),
-        }
-        return {"errmsg": "created", "id": department_id}
-
-    def api_department_update(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        department_id = int(body.get("id", 0))
-        current = self.departments.get(department_id)
-        if current is None or department_id == ROOT:
-            raise ApiError(DEPARTMENT_NOT_FOUND, "department not found")
-        name, parent = self._department_fields({**current, **body}, department_id)
-        current.update(name=name, parentid=parent, order=int(body.get("order", current["order"])))
-        return {"errmsg": "updated"}
-
-    def api_department_delete(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        department_id = int(query.get("id", 0))
-        if department_id == ROOT or department_id not in self.departments:
-            raise ApiError(DEPARTMENT_NOT_FOUND, "department not found")
-        if any(d["parentid"] == department_id for d in self.departments.values()):
-            raise ApiError(DEPARTMENT_HAS_CHILDREN, "department has sub-departments")
-        if any(department_id in m["department"] for m in self.members.values()):
-            raise ApiError(DEPARTMENT_HAS_MEMBERS, "department has members")
-        del self.departments[department_id]
-        return {"errmsg": "deleted"}
-
-    def api_department_simplelist(self, _q: Any, _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        return {
-            "department_id": [
-                {"id": d["id"], "parentid": d["parentid"], "order": d["order"]} for d in self.departments.values()
-            ]
-        }
-
-    def api_department_get(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        department = self.departments.get(int(query.get("id", 0)))
-        if department is None:
-            raise ApiError(DEPARTMENT_NOT_FOUND, "department not found")
-        return {"department": dict(department)}
-
-    # --- members ------------------------------------------------------------------------------------------
-
-    def _holder(self, kind: str, value: str, except_userid: str | None) -> str | None:
-        holder = self.holders.get((kind, _comparable(kind, value)))
-        return None if holder == except_userid else holder
-
-    def _index(self, member: dict[str, Any], present: bool) -> None:
-        for kind in ("mobile", "email"):
-            if member.get(kind):
-                key = (kind, _comparable(kind, member[kind]))
-                if present:
-                    self.holders[key] = member["userid"].lower()
-                elif self.holders.get(key) == member["userid"].lower():
-                    del self.holders[key]
-
-    def _validate(self, fields: dict[str, Any], userid: str) -> dict[str, Any]:
-        """The member fields of a create or update, checked; raises the first rule broken."""
-        clean: dict[str, Any] = {}
-        if "name" in fields:
-            name = str(fields["name"] or "")
-            if not 1 <= len(name) <= 64:
-                raise ApiError(BAD_NAME, "invalid name")
-            clean["name"] = name
-        if "department" in fields:
-            departments = [int(d) for d in (fields["department"] or [])]
-            if not departments:
-                raise ApiError(DEPARTMENT_NOT_FOUND, "department required")
-            for department in departments:
-                if department not in self.departments:
-                    raise ApiError(DEPARTMENT_NOT_FOUND, "department not found")
-            clean["department"] = departments
-            main = int(fields.get("main_department") or departments[0])
-            clean["main_department"] = main if main in departments else departments[0]
-        for kind, pattern, bad, taken in (
-            ("mobile", MOBILE, BAD_MOBILE, MOBILE_EXISTS),
-            ("email", EMAIL, BAD_EMAIL, EMAIL_EXISTS),
-        ):
-            if kind not in fields:
-                continue
-            value = str(fields[kind] or "")
-            if value:
-                if not pattern.fullmatch(value) or (kind == "email" and not 6 <= len(value.encode()) <= 64):
-                    raise ApiError(bad, f"invalid {kind}")
-                if self._holder(kind, value, userid) is not None:
-                    raise ApiError(taken, f"{kind} existed")
-            clean[kind] = value
-        if "enable" in fields:
-            clean["enable"] = 1 if int(fields["enable"]) else 0
-        return clean
-
-    def _create_member(self, fields: dict[str, Any]) -> dict[str, Any]:
-        userid = str(fields.get("userid", ""))
-        if len(userid.encode()) > 64 or not USERID.fullmatch(userid):
-            raise ApiError(BAD_USERID, "invalid userid")
-        if userid.lower() in self.members:
-            raise ApiError(USERID_EXISTS, "userid existed")
-        if "name" not in fields:
-            raise ApiError(BAD_NAME, "name required")
-        if "department" not in fields:
-            fields = {**fields, "department": [ROOT]}
-        clean = self._validate(fields, userid.lower())
-        if not clean.get("mobile") and not clean.get("email"):
-            raise ApiError(NO_CONTACT, "mobile and email both empty")
-        enable = clean.pop("enable", 1)
-        member = {
-            "userid": userid,
-            "mobile": "",
-            "email": "",
-            **clean,
-            "enable": enable,
-            "status": 4 if enable else 2,
-            "activated": False,
-        }
-        self.members[userid.lower()] = member
-        self._index(member, True)
-        if fields.get("to_invite", True):
-            self.invited.append(userid)
-        return member
-
-    def _update_member(self, fields: dict[str, Any]) -> None:
-        userid = str(fields.get("userid", ""))
-        member = self.members.get(userid.lower())
-        if member is None:
-            raise ApiError(USERID_NOT_FOUND, "userid not found")
-        clean = self._validate(fields, userid.lower())
-        if not (clean.get("mobile", member["mobile"]) or clean.get("email", member["email"])) and clean.get(
-            "enable", member["enable"]
-        ):
-            raise ApiError(NO_CONTACT, "mobile and email both empty")
-        self._index(member, False)
-        member.update(clean)
-        self._index(member, True)
-        member["status"] = (1 if member["activated"] else 4) if member["enable"] else 2
-
-    def api_user_create(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        self._create_member(body)
-        return {"errmsg": "created"}
-
-    def api_user_update(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        self._update_member(body)
-        return {"errmsg": "updated"}
-
-    def api_user_get(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        member = self.members.get(query.get("userid", "").lower())
-        if member is None:
-            raise ApiError(USERID_NOT_FOUND, "userid not found")
-        shown = ("userid", "name", "department", "main_department", "enable", "status")
-        return {key: member[key] for key in shown if key in member}
-
-    def api_user_delete(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        member = self.members.pop(query.get("userid", "").lower(), None)
-        if member is None:
-            raise ApiError(USERID_NOT_FOUND, "userid not found")
-        self._index(member, False)
-        return {"errmsg": "deleted"}
-
-    def api_user_batchdelete(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        userids = [str(u).lower() for u in body.get("useridlist", [])]
-        if not 1 <= len(userids) <= 200:
-            raise ApiError(BAD_PARAMETER, "useridlist holds 1 to 200 userids")
-        if any(u not in self.members for u in userids):
-            raise ApiError(USERID_NOT_FOUND, "userid not found")  # one bad id fails them all
-        for userid in userids:
-            self._index(self.members.pop(userid), False)
-        return {"errmsg": "deleted"}
-
-    def _in_department(self, query: dict[str, str]) -> list[dict[str, Any]]:
-        department = int(query.get("department_id", 0))
-        if department not in self.departments:
-            raise ApiError(DEPARTMENT_NOT_FOUND, "department not found")
-        wanted = {department}
-        if query.get("fetch_child") == "1":
-            changed = True
-            while changed:
-                before = len(wanted)
-                wanted |= {d["id"] for d in self.departments.values() if d["parentid"] in wanted}
-                changed = len(wanted) != before
-        return [m for m in self.members.values() if wanted & set(m["department"])]
-
-    def api_user_simplelist(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        return {
-            "userlist": [
-                {"userid": m["userid"], "name": m["name"], "department": m["department"]}
-                for m in self._in_department(query)
-            ]
-        }
-
-    def api_user_list(self, query: dict[str, str], _b: Any, _f: Any, _now: float) -> dict[str, Any]:
-        shown = ("userid", "name", "department", "main_department", "enable", "status")
-        return {"userlist": [{k: m[k] for k in shown} for m in self._in_department(query)]}
-
-    def api_user_list_id(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        limit = int(body.get("limit", 1000))
-        if not 1 <= limit <= 10_000:
-            raise ApiError(BAD_PARAMETER, "limit must be 1 to 10000")
-        rows = [{"userid": m["userid"], "department": d} for m in self.members.values() for d in m["department"]]
-        start = int(body.get("cursor") or 0)
-        page = rows[start : start + limit]
-        answer: dict[str, Any] = {"dept_user": page}
-        if start + limit < len(rows):
-            answer["next_cursor"] = str(start + limit)
-        return answer
-
-    # --- media and batch jobs -----------------------------------------------------------------------------
-
-    def api_media_upload(self, query: dict[str, str], _b: Any, files: dict[str, bytes], _now: float) -> dict[str, Any]:
-        content = files.get("media")
-        if query.get("type") != "file" or content is None:
-            raise ApiError(BAD_PARAMETER, "a file in the multipart field `media` is required")
-        if not 5 <= len(content) <= MAX_MEDIA:
-            raise ApiError(BAD_PARAMETER, "file size must be 5 B to 20 MB")
-        media_id = "3" + secrets.token_urlsafe(30)
-        self.media[media_id] = content
-        return {"type": "file", "media_id": media_id, "created_at": str(int(time.time()))}
-
-    def api_batch_syncuser(self, _q: Any, body: dict[str, Any], _f: Any, now: float) -> dict[str, Any]:
-        content = self.media.get(str(body.get("media_id", "")))
-        if content is None:
-            raise ApiError(BAD_MEDIA_ID, "invalid media_id")
-        try:
-            rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ApiError(BAD_PARAMETER, "the file is not a UTF-8 CSV") from exc
-        if not rows or "帐号" not in rows[0] or "姓名" not in rows[0]:
-            raise ApiError(BAD_PARAMETER, "the file needs the columns 姓名 and 帐号")
-        jobid = secrets.token_urlsafe(24)
-        callback = body.get("callback") if isinstance(body.get("callback"), dict) else None
-        job = Job(jobid, rows, now + self.batch_delay, callback)
-        self.jobs[jobid] = job
-        timer = threading.Timer(self.batch_delay, self._finish, args=(job, bool(body.get("to_invite", True))))
-        timer.daemon = True
-        timer.start()
-        return {"jobid": jobid}
-
-    def _finish(self, job: Job, to_invite: bool) -> None:
-        with self.lock:
-            for row in job.rows:
-                userid = (row.get("帐号") or "").strip()
-                fields: dict[str, Any] = {"userid": userid, "to_invite": to_invite}
-                for column, name in (("姓名", "name"), ("手机号", "mobile"), ("邮箱", "email")):
-                    if row.get(column):
-                        fields[name] = row[column].strip()
-                if row.get("所在部门"):
-                    fields["department"] = [int(d) for d in row["所在部门"].split(";") if d.strip().isdigit()]
-                try:
-                    if userid.lower() in self.members:
-                        self._update_member(fields)
-                    else:
-                        self._create_member(fields)
-                    job.result.append({"userid": userid, "errcode": OK, "errmsg": "ok"})
-                except ApiError as exc:
-                    job.result.append({"userid": userid, "errcode": exc.errcode, "errmsg": exc.errmsg})
-            job.status = 3
-        if job.callback:
-            self.send_event(job.callback, _batch_xml(self.corp_id, job.jobid))
-
-    def api_batch_getresult(self, query: dict[str, str], _b: Any, _f: Any, now: float) -> dict[str, Any]:
-        job = self.jobs.get(query.get("jobid", ""))
-        if job is None:
-            raise ApiError(BAD_PARAMETER, "invalid jobid")
-        if job.status != 3:
-            status = 2 if now >= job.finish_at - self.batch_delay / 2 else 1
-            return {"status": status, "type": "sync_user", "total": len(job.rows), "percentage": 50 * (status - 1)}
-        return {"status": 3, "type": "sync_user", "total": len(job.rows), "percentage": 100, "result": job.result}
-
-    def api_batch_invite(self, _q: Any, body: dict[str, Any], _f: Any, _now: float) -> dict[str, Any]:
-        users = [str(u) for u in body.get("user", [])]
-        if len(users) > 1000 or len(body.get("party", [])) > 100 or len(body.get("tag", [])) > 100:
-            raise ApiError(BAD_PARAMETER, "at most 1000 users, 100 parties, 100 tags")
-        invalid = [u for u in users if u.lower() not in self.members or self.members[u.lower()]["enable"] == 0]
-        self.invited.extend(u for u in users if u not in invalid)
-        return {"invaliduser": invalid, "invalidparty": [], "invalidtag": []}
-
-
-def _comparable(kind: str, value: str) -> str:
-    if kind == "mobile":
-        match = MOBILE.fullmatch(value.replace(" ", "")) or MOBILE.fullmatch(value)
-        if match:
-            return f"{match.group(1) or '86'} {match.group(2)}"
-    return value.lower()
 
 
 def _event_xml(corp_id: str, userid: str, event: str) -> str:
@@ -629,12 +163,12 @@ def _event_xml(corp_id: str, userid: str, event: str) -> str:
     )
 
 
-def _batch_xml(corp_id: str, jobid: str) -> str:
+def _batch_xml(corp_id: str, jobid: str, job_type: str) -> str:
     return (
         f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
         f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
         f"<Event><![CDATA[batch_job_result]]></Event><BatchJob><JobId><![CDATA[{jobid}]]></JobId>"
-        f"<JobType><![CDATA[sync_user]]></JobType><ErrCode>0</ErrCode><ErrMsg><![CDATA[ok]]></ErrMsg></BatchJob></xml>"
+        f"<JobType><![CDATA[{job_type}]]></JobType><ErrCode>0</ErrCode><ErrMsg><![CDATA[ok]]></ErrMsg></BatchJob></xml>"
     )
 
 

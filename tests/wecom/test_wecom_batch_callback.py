@@ -1,5 +1,6 @@
 """A batch job's end pushed by WeChat Work: the stand-in posts `batch_job_result` (encrypted by wechatpy) to the
-broker's live callback URL, which the sync handed to `batch/syncuser`; the worker applies it."""
+broker's live callback URL, which the sync handed to `batch/replaceparty` and `batch/syncuser`; the worker
+applies it."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_the_batch_job_result_callback_reaches_the_waiting_sync(
     tmp_path: object,
 ) -> None:
     use_policy(monkeypatch, tmp_path, batch_threshold=3)
-    wecom_api.batch_delay = 1.0
+    wecom_api.batch_delay = 2.0  # the sync looks after 1 s, then sleeps until 3 s — or until the callback
     for n in range(4):
         campus_person(engine, f"学生{n}", Role("student", f"11202501{n:02d}", phone=f"+8613602{n:06d}"))
     stop = threading.Event()
@@ -58,8 +59,8 @@ def test_the_batch_job_result_callback_reaches_the_waiting_sync(
         thread.join(20)
     run_worker(engine)
     assert report.counts["created"] == 4
-    with Session(engine) as session:
-        batch = session.scalars(select(WeComBatch)).one()
-        assert batch.state == "done" and batch.callback_at is not None
-        callback = session.scalars(select(WeComCallback)).one()
-        assert (callback.kind, callback.outcome) == ("batch_job_result", "applied")
+    with Session(engine) as session:  # the departments' replaceparty job, then the members' syncuser job
+        batches = session.scalars(select(WeComBatch)).all()
+        assert len(batches) == 2 and all(b.state == "done" and b.callback_at is not None for b in batches)
+        callbacks = session.scalars(select(WeComCallback)).all()
+        assert [(c.kind, c.outcome) for c in callbacks] == [("batch_job_result", "applied")] * 2

@@ -1,5 +1,5 @@
 """A sync killed halfway — a real `idbroker wecom sync` process, SIGKILLed — resumes without duplicating or
-losing a change, one by one and through a batch job."""
+losing a change, one by one, through a batch job of members and through the departments' replaceparty job."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 from standins.wecom_api import WeComStandIn
 
-from idbroker.wecom.state import WeComBatch, WeComMember
+from idbroker.wecom.state import WeComBatch, WeComDepartment, WeComMember
 
 
 def start_sync(engine: Engine, standin: WeComStandIn) -> subprocess.Popen[bytes]:
@@ -75,9 +75,34 @@ def test_a_sync_killed_while_its_batch_job_runs_waits_for_that_job(
     engine: Engine, wecom_settings: object, wecom_api: WeComStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     use_policy(monkeypatch, tmp_path, batch_threshold=5)
+    sync(engine)  # the departments (by their own job), before anyone is in the directory
     wecom_api.batch_delay = 3.0
     for n in range(8):
         campus_person(engine, f"学生{n}", Role("student", f"11202201{n:02d}", phone=f"+8613601{n:06d}"))
+    process = start_sync(engine, wecom_api)
+
+    def submitted() -> bool:  # the members' job
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).select_from(WeComBatch).where(WeComBatch.members > 0)) == 1
+
+    kill_when(process, submitted)
+    assert len(wecom_api.members) == 0  # the job had not finished
+
+    report = sync(engine)
+    assert report.counts["created"] == 8
+    assert wecom_api.count("batch/syncuser") == wecom_api.count("batch/replaceparty") == 1  # never submitted again
+    assert len(wecom_api.members) == 8 and recorded_in_corp(engine) == 8
+    with Session(engine) as session:
+        assert session.scalars(select(WeComBatch.state)).all() == ["done", "done"]  # type: ignore[call-overload]
+
+
+def test_a_sync_killed_while_its_department_job_runs_waits_for_it_before_any_member(
+    engine: Engine, wecom_settings: object, wecom_api: WeComStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    use_policy(monkeypatch, tmp_path, batch_threshold=5)
+    wecom_api.batch_delay = 2.0
+    for n in range(8):
+        campus_person(engine, f"学生{n}", Role("student", f"11202202{n:02d}", phone=f"+8613602{n:06d}"))
     process = start_sync(engine, wecom_api)
 
     def submitted() -> bool:
@@ -85,11 +110,19 @@ def test_a_sync_killed_while_its_batch_job_runs_waits_for_that_job(
             return session.scalar(select(func.count()).select_from(WeComBatch)) == 1
 
     kill_when(process, submitted)
-    assert len(wecom_api.members) == 0  # the job had not finished
-
-    report = sync(engine)
-    assert report.counts["created"] == 8
-    assert wecom_api.count("media/upload") == wecom_api.count("batch/syncuser") == 1  # never submitted again
-    assert len(wecom_api.members) == 8 and recorded_in_corp(engine) == 8
+    assert len(wecom_api.departments) == 1 and wecom_api.count("batch/replaceparty") == 1  # only the root yet
     with Session(engine) as session:
-        assert session.scalars(select(WeComBatch.state)).all() == ["done"]  # type: ignore[call-overload]
+        assert not any(session.scalars(select(WeComDepartment.in_corp)))  # type: ignore[call-overload]
+
+    wecom_api.batch_delay = 0.3  # (the killed sync's job keeps its own)
+    report = sync(engine)  # resumes: waits for the department job, then the members
+    assert wecom_api.count("batch/replaceparty") == 1 and wecom_api.count("department/create") == 0
+    assert report.counts["departments"] == 20 and report.counts["created"] == 8
+    assert len(wecom_api.departments) == 21 and len(wecom_api.members) == 8
+    syncuser = next(job for job in wecom_api.jobs.values() if job.type == "sync_user")
+    party = next(job for job in wecom_api.jobs.values() if job.type == "replace_party")
+    assert party.finished_at is not None and party.finished_at < syncuser.submitted_at
+    with Session(engine) as session:
+        assert all(session.scalars(select(WeComDepartment.in_corp)))  # type: ignore[call-overload]
+        assert session.scalars(select(WeComBatch.state)).all() == ["done", "done"]  # type: ignore[call-overload]
+    assert sync(engine).total_calls == 0

@@ -42,12 +42,10 @@ def test_a_first_sync_creates_departments_then_members_by_batch(
 
     called = apis(wecom_api)
     assert called[:2] == ["gettoken", "department/simplelist"]
-    assert called.count("department/create") == 20
-    assert called.index("media/upload") > max(i for i, api in enumerate(called) if api == "department/create")
-    assert called.count("media/upload") == called.count("batch/syncuser") == 1
-    assert (
-        "user/create" not in called and len(called) <= 20 + 6
-    )  # 1 token, 1 list, 20 departments, upload, sync, results
+    assert called.count("batch/replaceparty") == 1 and "department/create" not in called  # 20 departments at once
+    assert called.index("batch/syncuser") > called.index("batch/replaceparty")
+    assert called.count("media/upload") == 2 and called.count("batch/syncuser") == 1
+    assert "user/create" not in called and len(called) <= 10  # token, list, 2 × (upload, job, result)
     assert report.counts["created"] == 7
     first = wecom_api.member(member_of(engine, people[0]).userid)
     assert first is not None

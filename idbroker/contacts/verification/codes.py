@@ -6,7 +6,6 @@ for; comparisons are constant-time. Link tokens and flow IDs are 256 and 128 ran
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from idbroker.directory.protect import Protector
@@ -31,7 +30,7 @@ def code_hash(protector: Protector, flow_id: str, code: str) -> str:
 def code_matches(protector: Protector, stored: str | None, flow_id: str, code: str) -> bool:
     if stored is None:
         return False
-    return hmac.compare_digest(stored, code_hash(protector, flow_id, code))
+    return protector.hash_matches(stored, f"{flow_id}\x00{code}", "verification_code")  # under its own key version
 
 
 def token_hash(protector: Protector, token: str, purpose: str) -> str:

@@ -50,9 +50,9 @@ def send_link(session: Session, settings: Settings, *, person_id: str, target: T
 def find(session: Session, settings: Settings, token: str) -> VerificationFlow | None:
     if not token or len(token) > 128:
         return None
-    digest = codes.token_hash(Protector.from_settings(settings), token, "email_link")
+    digests = Protector.from_settings(settings).keyed_hashes(token, "email_link")  # every key version (issue 7)
     return session.scalars(
-        select(VerificationFlow).where(VerificationFlow.link_hash == digest).with_for_update()  # type: ignore[arg-type]
+        select(VerificationFlow).where(VerificationFlow.link_hash.in_(digests)).with_for_update()  # type: ignore[union-attr]
     ).first()
 
 

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
+from idbroker.db import DriverStatement
 from idbroker.oidc.models import AuthorizationCode, Grant, Token
 from idbroker.release.models import App
 
@@ -107,32 +108,61 @@ def find_token(session: Session, value: str, *, lock: bool = False) -> Token | N
     return session.scalars(statement.with_for_update() if lock else statement).first()
 
 
-@dataclass(frozen=True)
-class Bearer:
-    """A usable access token with its grant (None for an app's own token) and its app, read in one query."""
+@dataclass(frozen=True, slots=True)
+class BearerApp:
+    """The app of a usable token, as the release gate needs it; read with the token on every request, so a
+    disabled app is refused at once."""
 
-    token: Token
-    grant: Grant | None
-    app: App
+    client_id: str
+    sector: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Bearer:
+    """A usable access token: its scope, the signed-in person (None for an app's own, client-credentials token)
+    and its app, read in one query."""
+
+    scope: str
+    person_id: str | None
+    app: BearerApp
+
+
+_TOKEN = Token.__table__.c  # type: ignore[attr-defined]
+_GRANT = Grant.__table__.c  # type: ignore[attr-defined]
+_APP = App.__table__.c  # type: ignore[attr-defined]
+# The token, its grant and its app by the token's digest: one statement on the driver, no ORM objects.
+_ACCESS = DriverStatement(
+    select(
+        _TOKEN.kind,
+        _TOKEN.scope,
+        _TOKEN.expires_at,
+        _TOKEN.revoked_at,
+        _TOKEN.grant_id,
+        _GRANT.person_id,
+        _GRANT.revoked_at,
+        _APP.client_id,
+        _APP.sector,
+        _APP.enabled,
+    )
+    .select_from(Token.__table__)  # type: ignore[attr-defined]
+    .join(App.__table__, _APP.client_id == _TOKEN.client_id)  # type: ignore[attr-defined]
+    .outerjoin(Grant.__table__, _GRANT.id == _TOKEN.grant_id)  # type: ignore[attr-defined]
+    .where(_TOKEN.digest == bindparam("digest"))
+)
 
 
 def find_access(session: Session, value: str) -> Bearer:
     """The access token `value` if it can be used now; `Unusable` otherwise (also for a disabled app)."""
-    row = session.execute(
-        select(Token, Grant, App)
-        .join(App, App.client_id == Token.client_id)  # type: ignore[arg-type]
-        .outerjoin(Grant, Grant.id == Token.grant_id)  # type: ignore[arg-type]
-        .where(Token.digest == digest(value))
-    ).first()
-    if row is None:
+    rows, _ = _ACCESS.run(session, {"digest": digest(value)})
+    if not rows:
         raise Unusable
-    token, grant, app = row
-    now = utcnow()
-    if token.kind != "access" or token.revoked_at or token.expires_at <= now or not app.enabled:
+    kind, scope, expires_at, revoked_at, grant_id, person_id, grant_revoked_at, client_id, sector, enabled = rows[0]
+    if kind != "access" or revoked_at or expires_at <= utcnow() or not enabled:
         raise Unusable
-    if token.grant_id is not None and (grant is None or grant.revoked_at is not None):
+    if grant_id is not None and (person_id is None or grant_revoked_at is not None):
         raise Unusable
-    return Bearer(token, grant, app)
+    return Bearer(scope, person_id, BearerApp(client_id, sector, enabled))
 
 
 class Unusable(Exception):

@@ -3,7 +3,9 @@
 Authentication is the staff member's CAS login session (`require_role("admin")`), not a separate admin
 token: every change is then audited under the admin's own identity, and a revoked role stops working at
 once. The session cookie is SameSite=Lax, so a cross-site POST never carries it, and the bodies are JSON
-(a cross-site form cannot send `application/json` without a CORS preflight, which is never granted).
+(a cross-site form cannot send `application/json` without a CORS preflight, which is never granted). A
+sibling host of the campus is *same-site*, though, so its forms would carry the cookie to the body-less
+POSTs (rotate-secret, disable): `verify_same_origin` refuses any request a browser marks as cross-origin.
 The CLI (`idbroker apps …`) does the same on the server itself.
 """
 
@@ -19,10 +21,11 @@ from idbroker.policy import PolicyError
 from idbroker.release import registry
 from idbroker.release.models import App
 from idbroker.staff.require import require_role
+from idbroker.web.csrf import verify_same_origin
 from idbroker.web.routers.oidc import unit
 from idbroker.web.session import Login
 
-router = APIRouter(prefix="/api/admin/apps", tags=["apps-admin"])
+router = APIRouter(prefix="/api/admin/apps", tags=["apps-admin"], dependencies=[Depends(verify_same_origin)])
 Admin = Annotated[Login, Depends(require_role("admin"))]
 ClientId = Annotated[str, Path(min_length=3, max_length=60, pattern=r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")]
 

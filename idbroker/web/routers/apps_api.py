@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from idbroker.oidc.rfc6749.errors import OAuthError
+from idbroker.oidc.rfc6749.tokens import BearerApp
 from idbroker.oidc.userinfo import bearer_token
 from idbroker.release import feed, people
 from idbroker.release.app_access import NotAnApp, app_of_token
-from idbroker.release.gate import ReleaseRefused
-from idbroker.release.models import App
+from idbroker.release.gate import Release, ReleaseRefused
 from idbroker.release.policies import AppPolicy, policy_for
-from idbroker.web.routers.oidc import bearer_auth, provider_of, unit
+from idbroker.web.routers.oidc import bearer_auth, grouped, provider_of, unit
 
 router = APIRouter(prefix="/api/apps/v1", tags=["apps"], dependencies=[Depends(bearer_auth)])
 
@@ -51,9 +52,12 @@ class Resolved(BaseModel):
 class Change(BaseModel):
     model_config = ConfigDict(extra="allow")
     cursor: int
-    kind: str = Field(description="updated, merged, unmerged or left")
+    kind: str = Field(
+        description="updated, merged, unmerged, left, or consent_withdrawn (the person withdrew their consent to "
+        "this app: forget what you hold on them; nothing more is released until they consent again)"
+    )
     at: str
-    sub: str = Field(description="The person's canonical pseudonym now.")
+    sub: str = Field(description="The person's canonical pseudonym now (for consent_withdrawn: the only field).")
 
 
 class Changes(BaseModel):
@@ -66,7 +70,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _app(session: Session, request: Request) -> tuple[App, AppPolicy]:
+def _app(session: Session, request: Request) -> tuple[BearerApp, AppPolicy]:
     try:
         app = app_of_token(session, bearer_token(request.headers.get("authorization")))
     except (NotAnApp, OAuthError) as exc:
@@ -81,16 +85,18 @@ def _app(session: Session, request: Request) -> tuple[App, AppPolicy]:
     response_model=PersonClaims,
     responses={**AUTH_ERRORS, 403: {"model": Detail}, 404: {"model": Detail}},
 )
-def person(request: Request, pseudonym: Pseudonym) -> dict[str, Any]:
-    gate = provider_of(request).gate
-    with unit(request) as session:
+async def person(request: Request, pseudonym: Pseudonym) -> Response:
+    def work(session: Session) -> people.Resolved:
+        gate = provider_of(request).gate  # first: made on the first call, before this transaction begins
         app, policy = _app(session, request)
-        result = people.resolve(session, gate, app, policy, [pseudonym])
+        return people.resolve(session, gate, app, policy, [pseudonym])
+
+    result = await grouped(request).run(work)  # one release: a grouped transaction (idbroker.web.grouped)
     if result.withheld:
         raise HTTPException(403, "nothing may be released about this person to this app (no separate consent)")
     if pseudonym not in result.found:
         raise HTTPException(404, "this app was never given this pseudonym")
-    return result.found[pseudonym]
+    return JSONResponse(result.found[pseudonym])  # already in the documented shape: not validated again
 
 
 @router.post(
@@ -99,11 +105,13 @@ def person(request: Request, pseudonym: Pseudonym) -> dict[str, Any]:
     response_model=Resolved,
     responses={**AUTH_ERRORS, 400: {"model": Detail, "description": "The body is not JSON"}},
 )
-def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
-    gate = provider_of(request).gate
-    with unit(request) as session:
+async def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
+    def work(session: Session) -> people.Resolved:
+        gate = provider_of(request).gate
         app, policy = _app(session, request)
-        result = people.resolve(session, gate, app, policy, body.pseudonyms)
+        return people.resolve(session, gate, app, policy, body.pseudonyms)
+
+    result = await grouped(request).run(work)
     return {"people": result.found, "unknown": result.unknown, "withheld": result.withheld}
 
 
@@ -113,20 +121,22 @@ def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
     response_model=PersonClaims,
     responses={**AUTH_ERRORS, 403: {"model": Detail}, 404: {"model": Detail}, 409: {"model": Detail}},
 )
-def by_number(
+async def by_number(
     request: Request, number: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 ) -> dict[str, Any]:
-    gate = provider_of(request).gate
-    with unit(request) as session:
+    def work(session: Session) -> Release | None:
+        gate = provider_of(request).gate
         app, policy = _app(session, request)
         try:
-            release = people.lookup_by_number(session, gate, app, policy, number)
+            return people.lookup_by_number(session, gate, app, policy, number)
         except people.LookupNotAllowed as exc:
             raise HTTPException(403, str(exc)) from None
         except people.AmbiguousNumber as exc:
             raise HTTPException(409, str(exc)) from None
         except ReleaseRefused as exc:
             raise HTTPException(403, f"nothing may be released about this person to this app ({exc.reason})") from None
+
+    release = await grouped(request).run(work)
     if release is None:
         raise HTTPException(404, "nobody holds this number")
     return release.claims
@@ -134,7 +144,7 @@ def by_number(
 
 @router.get(
     "/changes",
-    summary="The app's change feed: people it knows updated, merged, un-merged or gone, in its pseudonyms",
+    summary="The app's change feed: people it knows updated, merged, un-merged, gone or withdrawn, in its pseudonyms",
     response_model=Changes,
     responses={**AUTH_ERRORS},
 )

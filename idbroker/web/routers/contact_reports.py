@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from idbroker.contacts.delivery import KANNEL_REPORTS, record_report, report_signature
+from idbroker.contacts.delivery import KANNEL_REPORTS, record_report, report_signature_valid
 from idbroker.contacts.models import MessageDelivery
 from idbroker.db import session_scope
 from idbroker.web.session import settings_of
@@ -33,7 +33,7 @@ def kannel_report(
     type: Annotated[int, Query(ge=0, le=255, description="Kannel's report type: 1, 2, 4, 8 or 16")] = 0,
 ) -> PlainTextResponse:
     settings = settings_of(request)
-    if not hmac.compare_digest(signature, report_signature(settings, delivery_id)):
+    if not report_signature_valid(settings, delivery_id, signature):
         return PlainTextResponse("forbidden", status_code=403)
     outcome = KANNEL_REPORTS.get(type)
     with session_scope(request.app.state.engine) as db:
@@ -59,7 +59,7 @@ def cloud_report(
 ) -> JSONResponse:
     settings = settings_of(request)
     expected = settings.cloud_sms_report_token.get_secret_value() if settings.cloud_sms_report_token else None
-    if not expected or not hmac.compare_digest(token, expected):
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):  # bytes: non-ASCII is a 403
         return JSONResponse({"code": 1, "msg": "forbidden"}, status_code=403)
     with session_scope(request.app.state.engine) as db:
         for report in reports[:1000]:

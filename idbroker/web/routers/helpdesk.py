@@ -32,6 +32,7 @@ from idbroker.web.templates import render
 router = APIRouter(prefix="/helpdesk", tags=["helpdesk"])
 Helpdesk = Annotated[Login, Depends(require_role("helpdesk"))]
 PersonId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z0-9]+$")]
+RowId = Annotated[int, Path(ge=1, le=2**62)]  # a database row id: larger numbers are a 422, not a 500
 Reason = Annotated[str, Form(max_length=500)]
 HTML = {"response_class": HTMLResponse}
 POST = {"dependencies": [Depends(verify_csrf)], "response_class": HTMLResponse}
@@ -117,7 +118,7 @@ def update_link(
 
 
 @router.post("/merges/{operation_id}/undo", summary="Un-merge: undo a merge from a person's history", **POST)
-def unmerge(request: Request, login: Helpdesk, operation_id: int, reason: Reason = "") -> HTMLResponse:
+def unmerge(request: Request, login: Helpdesk, operation_id: RowId, reason: Reason = "") -> HTMLResponse:
     try:
         with session_scope(request.app.state.engine) as db:
             operation = undo_merge(db, operation_id, actor=login.actor, reason=reason)
@@ -135,7 +136,7 @@ def review_queue(request: Request, login: Helpdesk) -> HTMLResponse:
 
 
 @router.get("/review/{candidate_id}", summary="One case side by side with its evidence (audited)", **HTML)
-def review_case(request: Request, login: Helpdesk, candidate_id: int) -> HTMLResponse:
+def review_case(request: Request, login: Helpdesk, candidate_id: RowId) -> HTMLResponse:
     try:
         with session_scope(request.app.state.engine) as db:
             case = open_case(db, settings_of(request), candidate_id, actor=login.actor, client_ip=client_ip(request))
@@ -148,7 +149,7 @@ def review_case(request: Request, login: Helpdesk, candidate_id: int) -> HTMLRes
 def decide(
     request: Request,
     login: Helpdesk,
-    candidate_id: int,
+    candidate_id: RowId,
     decision: Annotated[str, Form(pattern="^(merge|keep_apart|defer)$")],
     reason: Reason = "",
 ) -> HTMLResponse:
@@ -164,7 +165,7 @@ def decide(
 def second_person(
     request: Request,
     login: Helpdesk,
-    approval_id: int,
+    approval_id: RowId,
     verdict: Annotated[str, Path(pattern="^(approve|reject)$")],
     reason: Reason = "",
 ) -> HTMLResponse:

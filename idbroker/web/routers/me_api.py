@@ -118,10 +118,15 @@ def _contacts_out(summary: Overview) -> ContactsOut:
     )
 
 
+class NotJson(BaseModel):
+    detail: str
+
+
 REFUSALS: dict[int | str, dict[str, Any]] = {
     400: {
-        "model": Refusal,
-        "description": "Not a valid mobile number or email (malformed, foreign, landline, odd Unicode)",
+        "model": Refusal | NotJson,  # NotJson: the body is not JSON at all (FastAPI's own answer)
+        "description": "Not a valid mobile number or email (malformed, foreign, landline, odd Unicode), "
+        "or a body that is not JSON",
     },
     401: {"description": "Not signed in"},
     403: {"description": "No CSRF token (X-CSRF-Token header)"},

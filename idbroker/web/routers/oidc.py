@@ -47,6 +47,7 @@ from idbroker.release import consent
 from idbroker.release.claims import claims_for_scopes
 from idbroker.release.policies import AppPolicy, policy_for
 from idbroker.web.csrf import token_is_valid, verify_csrf
+from idbroker.web.grouped import GroupWriter
 from idbroker.web.session import Login, current_login, end_login, require_login
 from idbroker.web.templates import render
 
@@ -117,6 +118,18 @@ def unit(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def grouped(request: Request) -> GroupWriter:
+    """The process's grouped-transaction writer for the hot release routes (`idbroker.web.grouped`)."""
+    state = request.app.state
+    writer = getattr(state, "idb_grouped_writer", None)
+    if writer is None:
+        with _provider_lock:
+            writer = getattr(state, "idb_grouped_writer", None)
+            if writer is None:
+                writer = state.idb_grouped_writer = GroupWriter(state.engine, _one_writer)
+    return writer
 
 
 def given(**fields: str | None) -> dict[str, str]:
@@ -413,12 +426,10 @@ def token(
     return JSONResponse(body, headers=NO_STORE)
 
 
-def _userinfo(request: Request, form: dict[str, str] | None) -> Response:
-    provider = provider_of(request)
+async def _userinfo(request: Request, form: dict[str, str] | None) -> Response:
     try:
         value = bearer_token(request.headers.get("authorization"), form)
-        with unit(request) as session:
-            claims = userinfo(session, provider, value)
+        claims = await grouped(request).run(lambda session: userinfo(session, provider_of(request), value))
     except OAuthError as exc:
         return oauth_error_response(exc)
     return JSONResponse(claims, headers=NO_STORE)
@@ -431,8 +442,8 @@ def _userinfo(request: Request, form: dict[str, str] | None) -> Response:
     responses=ERRORS,
     dependencies=[Depends(bearer_auth)],
 )
-def userinfo_get(request: Request) -> Response:
-    return _userinfo(request, None)
+async def userinfo_get(request: Request) -> Response:
+    return await _userinfo(request, None)
 
 
 @router.post(
@@ -442,8 +453,8 @@ def userinfo_get(request: Request) -> Response:
     responses=ERRORS,
     dependencies=[Depends(bearer_auth)],
 )
-def userinfo_post(request: Request, access_token: Annotated[Text, Form()] = None) -> Response:
-    return _userinfo(request, given(access_token=access_token))
+async def userinfo_post(request: Request, access_token: Annotated[Text, Form()] = None) -> Response:
+    return await _userinfo(request, given(access_token=access_token))
 
 
 @router.post(

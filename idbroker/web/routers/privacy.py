@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -174,7 +174,7 @@ def new_checkpoint(request: Request, login: Officer) -> RedirectResponse:
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
-def export(request: Request, login: Officer, checkpoint_id: int) -> Response:
+def export(request: Request, login: Officer, checkpoint_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
     with session_scope(request.app.state.engine) as db:
         checkpoint = db.get(AuditCheckpoint, checkpoint_id)
         if checkpoint is None:

@@ -75,7 +75,7 @@ class Accepted:
 
 def parse_xml(data: bytes, what: str) -> Element:
     try:
-        root = ElementTree.fromstring(data)
+        root = ElementTree.fromstring(data, forbid_dtd=True)  # WeChat Work never sends a DOCTYPE (nor does CAS)
     except (ElementTree.ParseError, DefusedXmlException, ValueError):
         raise CallbackRejected(f"{what} is not well-formed XML") from None
     if root.tag != "xml":
