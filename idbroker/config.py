@@ -43,12 +43,24 @@ class KeyVersionsSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         found: dict[str, dict[str, str]] = {}
-        for source in self.sources:
-            for name, value in source.env_vars.items():
+        for variables in (_secret_files(), *(source.env_vars for source in self.sources)):  # later ones win
+            for name, value in variables.items():
                 match = KEY_VERSION_VARIABLE.fullmatch(name.lower())
                 if match and value:
                     found.setdefault(match.group(1), {})[f"k{match.group(2)}"] = value
         return {"key_versions": found} if found else {}
+
+
+def _secret_files() -> dict[str, str]:
+    """`IDBROKER_<KEY>_K<n>` files in `IDBROKER_SECRETS_DIR`, like every other setting's secret file."""
+    directory = os.environ.get("IDBROKER_SECRETS_DIR")
+    if not directory or not Path(directory).is_dir():
+        return {}
+    found = {}
+    for path in Path(directory).iterdir():
+        if KEY_VERSION_VARIABLE.fullmatch(path.name.lower()) and path.is_file():
+            found[path.name] = path.read_text(encoding="utf-8").strip()
+    return found
 
 
 def secrets_dir_source(

@@ -87,7 +87,8 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
-            "logger": record.name,
+            # uvicorn logs its own life (started, stopping…) as "uvicorn.error" whatever the level: say "uvicorn"
+            "logger": "uvicorn" if record.name == "uvicorn.error" else record.name,
             "msg": record.getMessage(),
             "pid": record.process,
         }

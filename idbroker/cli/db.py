@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from idbroker.config import get_settings
+from idbroker.config import Settings, get_settings
 from idbroker.db import make_engine
 from idbroker.migrate import current_revision, head_revision, upgrade
 
@@ -30,13 +30,18 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def open_engine() -> Engine:
-    """The engine of the configured database (`IDBROKER_DATABASE_URL`); bad settings end the command."""
+def load_settings() -> Settings:
+    """The settings; invalid ones end the command with every problem named."""
     try:
-        settings = get_settings()
+        return get_settings()
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise fail(f"invalid settings: {problems}") from None
+
+
+def open_engine() -> Engine:
+    """The engine of the configured database (`IDBROKER_DATABASE_URL`); bad settings end the command."""
+    settings = load_settings()
     try:
         return make_engine(settings.database_url)
     except (SQLAlchemyError, ValueError, ImportError) as exc:

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from idbroker.cli.db import database_errors, fail, open_engine
+from idbroker.cli.db import database_errors, fail, load_settings, open_engine
 from idbroker.cli.running import cli_actor, progress_bar, transaction
 from idbroker.config import Settings, get_settings
 from idbroker.db import session_scope
@@ -35,11 +34,7 @@ Kind = Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")]
 
 def require_keys() -> Settings:
     """The settings, once every key a serving or working process needs is there (else a clear exit 1)."""
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise fail(f"invalid settings: {problems}") from None
+    settings = load_settings()
     try:
         check_keys(settings)
     except KeyConfigurationError as exc:

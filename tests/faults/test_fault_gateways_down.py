@@ -5,10 +5,9 @@ Both are real and the test's own: aiosmtpd, stopped and started again on the sam
 queued while both are down; the worker (a real `idbroker worker` process) tries, fails, backs off and tries
 again; once the gateways return, every message arrives exactly once and the audit log verifies.
 
-The issue says "down for a minute". To keep the suite short the outage here is `FAULT_OUTAGE_SECONDS`
-(default 10 s; `FAULT_OUTAGE_SECONDS=60` runs the full minute) with the policy's back-off shortened to 2 s
-doubling to at most 4 s — so the outage outlasts the first back-off several times over, and every message
-fails several tries before it gets through.
+The issue says "down for a minute", and so is it here: `FAULT_OUTAGE_SECONDS` (default 60; set it lower
+for a quick local loop). The policy's back-off is shortened to 2 s doubling to at most 4 s, so the outage
+outlasts the first back-off many times over, and every message fails many tries before it gets through.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ from idbroker.contacts.models import MessageDelivery
 
 pytestmark = pytest.mark.slow
 
-OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", "10"))
+OUTAGE_SECONDS = float(os.environ.get("FAULT_OUTAGE_SECONDS", "60"))
 BACKOFF = {"attempts": 20, "backoff_seconds": 2, "backoff_cap_seconds": 4, "lease_seconds": 30}
 PHONES = [f"+86139{n:08d}" for n in range(1, 5)]
 EMAILS = [f"fault{n}@example.edu.cn" for n in range(1, 5)]

@@ -38,6 +38,9 @@ def test_secrets_are_read_from_a_file_per_setting(tmp_path: Path, monkeypatch: p
     assert settings.key("encryption_key") == base64.urlsafe_b64decode(key)
     assert settings.metrics_token is not None and settings.metrics_token.get_secret_value() == "token-from-a-file"
     assert settings.secrets_dir == secrets
+    k2 = new_key()
+    (secrets / "IDBROKER_ENCRYPTION_KEY_K2").write_text(k2 + "\n")  # a rotated key's later version, too
+    assert Settings().key_versions["encryption_key"]["k2"].get_secret_value() == k2
 
     monkeypatch.setenv("IDBROKER_METRICS_TOKEN", "token-from-the-environment")
     assert Settings().metrics_token.get_secret_value() == "token-from-the-environment"  # type: ignore[union-attr]
