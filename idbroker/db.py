@@ -115,15 +115,26 @@ class DriverStatement:
 
     def run(self, session: Session, params: dict[str, Any] | None = None) -> tuple[list[tuple[Any, ...]], int]:
         """Execute in the session's transaction: (the rows, processed; the row count)."""
+        return self._execute(session, params or {}, many=False)
+
+    def run_many(self, session: Session, params: list[dict[str, Any]]) -> None:
+        """Execute once per parameter set, in one driver call (`executemany`; psycopg pipelines it)."""
+        if params:
+            self._execute(session, params, many=True)
+
+    def _execute(self, session: Session, params: Any, *, many: bool) -> tuple[list[tuple[Any, ...]], int]:
         connection = session.connection()
         dialect = connection.dialect
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
-        arguments = compiled.arguments(params or {})
+        arguments = [compiled.arguments(p) for p in params] if many else compiled.arguments(params)
         dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(compiled.sql, arguments)
+            if many:
+                cursor.executemany(compiled.sql, arguments)
+            else:
+                cursor.execute(compiled.sql, arguments)
             raw = cursor.fetchall() if cursor.description else []
             count = cursor.rowcount
         except dialect.loaded_dbapi.Error as exc:
@@ -177,3 +188,31 @@ class _Compiled:
         if self.positional is not None:
             return tuple(values[name] for name in self.positional)
         return values
+
+
+# Reads made ahead for a group of requests (`idbroker.web.grouped`): set-based statements fill them at the start of
+# the group's transaction, and each is taken by as many requests as it was read for (`uses`), then read afresh.
+_AHEAD = "idbroker.read_ahead"
+NOT_READ: Any = object()
+"""What `take_ahead` gives when nothing (more) was read ahead under that key."""
+
+
+def put_ahead(session: Session, key: tuple[Any, ...], value: Any, *, uses: int = 1) -> None:
+    session.info.setdefault(_AHEAD, {})[key] = [value, uses]
+
+
+def take_ahead(session: Session, key: tuple[Any, ...]) -> Any:
+    """The value read ahead under `key` in this session, or `NOT_READ` (never read, or all its uses taken)."""
+    ahead = session.info.get(_AHEAD)
+    entry = ahead.get(key) if ahead else None
+    if entry is None:
+        return NOT_READ
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del ahead[key]  # type: ignore[index]
+    return entry[0]
+
+
+def forget_ahead(session: Session) -> None:
+    """Drop what is left (at the end of a group: nothing read ahead outlives its transaction)."""
+    session.info.pop(_AHEAD, None)

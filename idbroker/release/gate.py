@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from sqlalchemy import and_, bindparam, select
 from sqlmodel import Session
 
-from idbroker.audit.chain import append as audit
+from idbroker.audit.chain import append_later as audit
 from idbroker.config import Settings
-from idbroker.db import DriverStatement
+from idbroker.db import NOT_READ, DriverStatement, put_ahead, take_ahead
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.release.claims import OUTPUT_NAMES, RECORD_COLUMNS, ClaimRecord, person_claims
 from idbroker.release.consent import has_consent
@@ -47,6 +47,38 @@ _SUBJECT = DriverStatement(
     .where(_PERSON.id == bindparam("person_id"))
     .order_by(_RECORD.source, _RECORD.key)
 )
+# The same for many people and sectors at once (a group of requests, `idbroker.web.grouped`): a row per person,
+# pseudonym in one of the sectors and record; `read_subjects_ahead` splits them into `_SUBJECT`'s rows.
+_SUBJECTS = (
+    select(_PERSON.id, _PERSON.state, _PSEUDONYM.sector, _PSEUDONYM.value, *RECORD_COLUMNS)
+    .select_from(Person.__table__)  # type: ignore[attr-defined]
+    .outerjoin(
+        Pseudonym.__table__,  # type: ignore[attr-defined]
+        and_(_PSEUDONYM.person_id == _PERSON.id, _PSEUDONYM.sector.in_(bindparam("sectors", expanding=True))),
+    )
+    .outerjoin(SourceRecord.__table__, _RECORD.person_id == _PERSON.id)  # type: ignore[attr-defined]
+    .where(_PERSON.id.in_(bindparam("person_ids", expanding=True)))
+    .order_by(_PERSON.id, _PSEUDONYM.sector, _RECORD.source, _RECORD.key)
+)
+
+
+def read_subjects_ahead(session: Session, wanted: Mapping[tuple[str, str], int]) -> None:
+    """Read in one statement what `release` reads of each (sector, person ID) in `wanted`, for as many releases
+    as the count says (`idbroker.db.take_ahead`). What the releases before one in the group stored (a first
+    pseudonym) `release` still finds: a pseudonym read ahead as missing is looked up again before one is made."""
+    if not wanted:
+        return
+    sectors = sorted({sector for sector, _ in wanted})
+    person_ids = sorted({person_id for _, person_id in wanted})
+    by_person: dict[str, list[Any]] = {}
+    for row in session.execute(_SUBJECTS, {"sectors": sectors, "person_ids": person_ids}):
+        by_person.setdefault(row[0], []).append(row)
+    for (sector, person_id), uses in wanted.items():
+        rows = by_person.get(person_id, [])
+        value = next((row[3] for row in rows if row[2] == sector), None)
+        first = rows[0][2] if rows else None  # one sector's rows hold every record once, in order
+        subject = [(row[0], row[1], value, *row[4:]) for row in rows if row[2] == first]
+        put_ahead(session, ("subject", sector, person_id), subject, uses=uses)
 
 
 class Receiver(Protocol):
@@ -109,7 +141,9 @@ class ReleaseGate:
         if policy.client_id != app.client_id:
             raise ReleaseRefused("policy_mismatch", f"policy of {policy.client_id!r} given for {app.client_id!r}")
         session.flush()  # what the caller changed in this session is what the queries below read
-        rows, _ = _SUBJECT.run(session, {"sector": app.sector, "person_id": person_id})
+        rows = take_ahead(session, ("subject", app.sector, person_id))
+        if rows is NOT_READ:
+            rows, _ = _SUBJECT.run(session, {"sector": app.sector, "person_id": person_id})
         records: list[ClaimRecord] | None = None
         if rows and rows[0][1] != "merged":  # the usual case: the person, their pseudonym here, their records
             current, sub = rows[0][0], rows[0][2]

@@ -12,9 +12,18 @@ committed before its answer leaves (invariant 2); the audit chain is appended in
 work, under the same head lock as every other append; on SQLite the writer takes the process's writer lock
 (`idbroker.web.routers.oidc._one_writer`) like every other transaction, and durability is the database's own.
 
+The group is set-based: its statements do not grow with the number of requests. A request names what its work
+will read (`ahead`: its bearer token, the pseudonym it resolves); before any work runs, `read_ahead`
+(`idbroker.release.people.read_ahead`) reads all the group's tokens with their grants and apps in one statement,
+their pseudonyms in one and their people (state, pseudonym, record columns) in one, and each work takes what was
+read for it (`idbroker.db.take_ahead`) — nothing read ahead outlives the group's transaction. The works' audit
+events are appended at the end, all at once, in the order the works ran (`idbroker.audit.chain.appending_later`:
+one read of the locked head, one multi-row insert, one move of the head). About five statements and a commit
+per group, whatever its size, where each request alone made three or four.
+
 Work must not open a transaction of its own (on SQLite it would wait for the group's, which holds the write
-lock): what it needs made once, like the provider's signing key, it gets before its first statement, so the
-first request of a process makes it before any group's transaction begins.
+lock): what it needs made once, like the provider's signing key, the route makes before it queues the work
+(`idbroker.web.routers.oidc.provider_ready`), since the group's reads ahead begin its transaction before any work.
 
 A request's work may end in a refusal it raises *before* writing anything (`OAuthError`, `HTTPException`:
 an unknown token, a policy that forbids, no consent); the group goes on. Any other exception means the work
@@ -50,6 +59,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
+from idbroker.audit.chain import appending_later
+from idbroker.db import forget_ahead
 from idbroker.oidc.rfc6749.errors import OAuthError
 
 log = logging.getLogger("idbroker.web")
@@ -63,6 +74,7 @@ class _Job:
     work: Work
     future: asyncio.Future[Any]
     context: contextvars.Context
+    ahead: Any = None
     value: Any = None
     error: BaseException | None = field(default=None)
 
@@ -76,18 +88,20 @@ class GroupWriter:
         lock: Callable[[Engine], AbstractContextManager[None]],
         *,
         max_batch: int = 64,
+        read_ahead: Callable[[Session, list[Any]], None] | None = None,
     ) -> None:
-        self.engine, self.lock, self.max_batch = engine, lock, max_batch
+        self.engine, self.lock, self.max_batch, self.read_ahead = engine, lock, max_batch, read_ahead
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """Run `work(session)` in the next group's transaction; its value once committed, or its exception."""
+    async def run(self, work: Callable[[Session], T], ahead: Any = None) -> T:
+        """Run `work(session)` in the next group's transaction; its value once committed, or its exception.
+        `ahead` (when not None) names what the work will read, for the group's `read_ahead`."""
         if self._thread is None:
             self._start()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Job(work, future, contextvars.copy_context()))
+        self._queue.put(_Job(work, future, contextvars.copy_context(), ahead))
         return await future
 
     def close(self) -> None:
@@ -130,15 +144,21 @@ class GroupWriter:
     def _run_group(self, group: list[_Job]) -> None:
         with self.lock(self.engine), Session(self.engine, expire_on_commit=False) as session:
             failed = None
-            for job in group:
-                try:
-                    job.value = job.context.run(job.work, session)
-                except REFUSALS as exc:
-                    job.error = exc
-                except Exception as exc:
-                    session.rollback()
-                    failed = exc
-                    break
+            try:
+                with appending_later(session):  # the group's audit events: one append at the end
+                    wanted = [job.ahead for job in group if job.ahead is not None]
+                    if wanted and self.read_ahead is not None:
+                        self.read_ahead(session, wanted)
+                    for job in group:
+                        try:
+                            job.value = job.context.run(job.work, session)
+                        except REFUSALS as exc:
+                            job.error = exc
+            except Exception as exc:
+                session.rollback()
+                failed = exc
+            finally:
+                forget_ahead(session)
             if failed is None:
                 session.commit()
                 return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
-from idbroker.db import DriverStatement
+from idbroker.db import NOT_READ, DriverStatement, put_ahead, take_ahead
 from idbroker.oidc.models import AuthorizationCode, Grant, Token
 from idbroker.release.models import App
 
@@ -132,32 +133,53 @@ _TOKEN = Token.__table__.c  # type: ignore[attr-defined]
 _GRANT = Grant.__table__.c  # type: ignore[attr-defined]
 _APP = App.__table__.c  # type: ignore[attr-defined]
 # The token, its grant and its app by the token's digest: one statement on the driver, no ORM objects.
-_ACCESS = DriverStatement(
-    select(
-        _TOKEN.kind,
-        _TOKEN.scope,
-        _TOKEN.expires_at,
-        _TOKEN.revoked_at,
-        _TOKEN.grant_id,
-        _GRANT.person_id,
-        _GRANT.revoked_at,
-        _APP.client_id,
-        _APP.sector,
-        _APP.enabled,
-    )
+_ACCESS_COLUMNS = (
+    _TOKEN.kind,
+    _TOKEN.scope,
+    _TOKEN.expires_at,
+    _TOKEN.revoked_at,
+    _TOKEN.grant_id,
+    _GRANT.person_id,
+    _GRANT.revoked_at,
+    _APP.client_id,
+    _APP.sector,
+    _APP.enabled,
+)
+_ACCESS_FROM = (
+    select(*_ACCESS_COLUMNS, _TOKEN.digest)
     .select_from(Token.__table__)  # type: ignore[attr-defined]
     .join(App.__table__, _APP.client_id == _TOKEN.client_id)  # type: ignore[attr-defined]
     .outerjoin(Grant.__table__, _GRANT.id == _TOKEN.grant_id)  # type: ignore[attr-defined]
-    .where(_TOKEN.digest == bindparam("digest"))
 )
+_ACCESS = DriverStatement(_ACCESS_FROM.where(_TOKEN.digest == bindparam("digest")))
+_ACCESS_MANY = _ACCESS_FROM.where(_TOKEN.digest.in_(bindparam("digests", expanding=True)))
+
+
+def read_access_ahead(session: Session, values: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+    """Read the rows of many tokens in one statement for `find_access` to take (`idbroker.db.take_ahead`), once
+    per time a value is in `values`; token value → (the grant's person ID or None, the app's sector), for each
+    token found (usable or not: `find_access` decides)."""
+    uses = Counter(values)
+    by_digest = {digest(value): value for value in uses}
+    found: dict[str, tuple[str | None, str]] = {}
+    rows = {row[-1]: tuple(row) for row in session.execute(_ACCESS_MANY, {"digests": list(by_digest)})}
+    for key, value in by_digest.items():
+        row = rows.get(key)
+        put_ahead(session, ("access", key), [] if row is None else [row], uses=uses[value])
+        if row is not None:
+            found[value] = (row[5], row[8])
+    return found
 
 
 def find_access(session: Session, value: str) -> Bearer:
     """The access token `value` if it can be used now; `Unusable` otherwise (also for a disabled app)."""
-    rows, _ = _ACCESS.run(session, {"digest": digest(value)})
+    key = digest(value)
+    rows = take_ahead(session, ("access", key))
+    if rows is NOT_READ:
+        rows, _ = _ACCESS.run(session, {"digest": key})
     if not rows:
         raise Unusable
-    kind, scope, expires_at, revoked_at, grant_id, person_id, grant_revoked_at, client_id, sector, enabled = rows[0]
+    kind, scope, expires_at, revoked_at, grant_id, person_id, grant_revoked_at, client_id, sector, enabled, _ = rows[0]
     if kind != "access" or revoked_at or expires_at <= utcnow() or not enabled:
         raise Unusable
     if grant_id is not None and (person_id is None or grant_revoked_at is not None):

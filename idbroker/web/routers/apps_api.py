@@ -20,7 +20,7 @@ from idbroker.release import feed, people
 from idbroker.release.app_access import NotAnApp, app_of_token
 from idbroker.release.gate import Release, ReleaseRefused
 from idbroker.release.policies import AppPolicy, policy_for
-from idbroker.web.routers.oidc import bearer_auth, grouped, provider_of, unit
+from idbroker.web.routers.oidc import bearer_auth, grouped, provider_of, provider_ready, unit
 
 router = APIRouter(prefix="/api/apps/v1", tags=["apps"], dependencies=[Depends(bearer_auth)])
 
@@ -86,12 +86,17 @@ def _app(session: Session, request: Request) -> tuple[BearerApp, AppPolicy]:
     responses={**AUTH_ERRORS, 403: {"model": Detail}, 404: {"model": Detail}},
 )
 async def person(request: Request, pseudonym: Pseudonym) -> Response:
+    gate = (await provider_ready(request)).gate  # before the work is queued (see `provider_ready`)
+
     def work(session: Session) -> people.Resolved:
-        gate = provider_of(request).gate  # first: made on the first call, before this transaction begins
         app, policy = _app(session, request)
         return people.resolve(session, gate, app, policy, [pseudonym])
 
-    result = await grouped(request).run(work)  # one release: a grouped transaction (idbroker.web.grouped)
+    try:  # what the work will read, read ahead for the whole group (idbroker.release.people.read_ahead)
+        ahead = people.Ahead(bearer_token(request.headers.get("authorization")), pseudonym)
+    except OAuthError:
+        ahead = None  # the work refuses it
+    result = await grouped(request).run(work, ahead)  # one release: a grouped transaction (idbroker.web.grouped)
     if result.withheld:
         raise HTTPException(403, "nothing may be released about this person to this app (no separate consent)")
     if pseudonym not in result.found:
@@ -106,8 +111,9 @@ async def person(request: Request, pseudonym: Pseudonym) -> Response:
     responses={**AUTH_ERRORS, 400: {"model": Detail, "description": "The body is not JSON"}},
 )
 async def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
+    gate = (await provider_ready(request)).gate
+
     def work(session: Session) -> people.Resolved:
-        gate = provider_of(request).gate
         app, policy = _app(session, request)
         return people.resolve(session, gate, app, policy, body.pseudonyms)
 
@@ -124,8 +130,9 @@ async def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
 async def by_number(
     request: Request, number: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 ) -> dict[str, Any]:
+    gate = (await provider_ready(request)).gate
+
     def work(session: Session) -> Release | None:
-        gate = provider_of(request).gate
         app, policy = _app(session, request)
         try:
             return people.lookup_by_number(session, gate, app, policy, number)

@@ -8,6 +8,7 @@ code's revocation); any other failure rolls everything back.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from idbroker.oidc.rfc7009 import revoke
 from idbroker.oidc.rfc7662 import introspect
 from idbroker.oidc.userinfo import bearer_token, userinfo
 from idbroker.policy import PolicyError
-from idbroker.release import consent
+from idbroker.release import consent, people
 from idbroker.release.claims import claims_for_scopes
 from idbroker.release.policies import AppPolicy, policy_for
 from idbroker.web.csrf import token_is_valid, verify_csrf
@@ -88,6 +89,15 @@ def provider_of(request: Request) -> Provider:
         return state.idb_oidc_provider
 
 
+async def provider_ready(request: Request) -> Provider:
+    """`provider_of` for a grouped work (`idbroker.web.grouped`): made, the first time, in a thread of its own
+    before the work is queued, because its signing key is made in a transaction of its own, which inside a
+    group's transaction would wait for that very transaction (on SQLite) — and a group reads ahead before any
+    work runs."""
+    provider = getattr(request.app.state, "idb_oidc_provider", None)
+    return provider if provider is not None else await asyncio.to_thread(provider_of, request)
+
+
 _writer_locks: dict[int, threading.Lock] = {}
 
 
@@ -128,7 +138,8 @@ def grouped(request: Request) -> GroupWriter:
         with _provider_lock:
             writer = getattr(state, "idb_grouped_writer", None)
             if writer is None:
-                writer = state.idb_grouped_writer = GroupWriter(state.engine, _one_writer)
+                writer = GroupWriter(state.engine, _one_writer, read_ahead=people.read_ahead)
+                state.idb_grouped_writer = writer
     return writer
 
 
@@ -429,7 +440,8 @@ def token(
 async def _userinfo(request: Request, form: dict[str, str] | None) -> Response:
     try:
         value = bearer_token(request.headers.get("authorization"), form)
-        claims = await grouped(request).run(lambda session: userinfo(session, provider_of(request), value))
+        provider = await provider_ready(request)
+        claims = await grouped(request).run(lambda session: userinfo(session, provider, value), people.Ahead(value))
     except OAuthError as exc:
         return oauth_error_response(exc)
     return JSONResponse(claims, headers=NO_STORE)
