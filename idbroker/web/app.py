@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy.router)
     app.include_router(me_privacy.router)
     # outermost (issue 7): our access log and request metrics, and outside it the client behind trusted proxies
+    web_errors.document_unreadable_bodies(app)
     access_log.install(app)
     client.install(app, settings)
     return app

@@ -7,11 +7,15 @@ login with `next` set, and an API client gets 401.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from idbroker.web.session import LoginRequired
@@ -59,3 +63,26 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(LoginRequired, _login_required)
+
+
+class Unreadable(BaseModel):
+    """FastAPI's own answer to a body it cannot read (not UTF-8, not JSON, a broken form)."""
+
+    detail: str
+
+
+def document_unreadable_bodies(app: FastAPI) -> None:
+    """Every JSON route that reads a body can answer 400 before any of our code runs: say so in the OpenAPI
+    document (a route that already documents a 400 describes it itself; HTML form routes answer with pages)."""
+    for route in _api_routes(app.routes):
+        answers_json = issubclass(getattr(route.response_class, "value", route.response_class), JSONResponse)
+        if answers_json and route.body_field is not None and 400 not in route.responses:
+            route.responses[400] = {"model": Unreadable, "description": "A body that cannot be read"}
+
+
+def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # an included router (FastAPI ≥ 0.16x keeps it nested)
+            yield from _api_routes(route.original_router.routes)
