@@ -260,18 +260,7 @@ def approve(session: Session, settings: Settings, approval_id: int, *, actor: st
         raise ReviewRefused("case_decided", f"case {candidate.id} is already decided ({candidate.state})", status=409)
     joint = f"{approval.reason} (asked by {approval.requested_by}; approved: {why})"[:500]
     decided = _apply(session, settings, candidate, "merge", actor=actor, reason=joint)
-    audit(
-        session,
-        actor=actor,
-        action="review.merge.approved",
-        subject=resolve_person(session, decided.person_a).id,
-        details={
-            "candidate": approval.candidate_id,
-            "approval": approval.id,
-            "requested_by": approval.requested_by,
-            "reason": why,
-        },
-    )
+    _audit_verdict(session, approval, "approved", decided.person_a, actor=actor, reason=why)
     return Outcome(decided.state, approval.candidate_id, approval.id, approval.rule)
 
 
@@ -281,16 +270,22 @@ def reject(session: Session, approval_id: int, *, actor: str, reason: str) -> Ou
     approval = _second_person(session, approval_id, actor)
     _settle(session, approval, "rejected", actor=actor, reason=why)
     candidate = _case(session, approval.candidate_id)
+    _audit_verdict(session, approval, "rejected", candidate.person_a, actor=actor, reason=why)
+    return Outcome("rejected", approval.candidate_id, approval.id, approval.rule)
+
+
+def _audit_verdict(
+    session: Session, approval: MergeApproval, verdict: str, person_id: str, *, actor: str, reason: str
+) -> None:
     audit(
         session,
         actor=actor,
-        action="review.merge.rejected",
-        subject=resolve_person(session, candidate.person_a).id,
+        action=f"review.merge.{verdict}",
+        subject=resolve_person(session, person_id).id,
         details={
             "candidate": approval.candidate_id,
             "approval": approval.id,
             "requested_by": approval.requested_by,
-            "reason": why,
+            "reason": reason,
         },
     )
-    return Outcome("rejected", approval.candidate_id, approval.id, approval.rule)
