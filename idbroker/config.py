@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///./var/idbroker.db"
+    # Page cache of each SQLite connection (grows only as pages are read): an import or a link of a million
+    # records touches every index of the records table, which thrashes SQLite's own 2 MiB default.
+    sqlite_cache_mib: int = Field(default=64, ge=2, le=4096)
     policies_dir: Path = Path("policies")
     # Keyed hash of national IDs (matching) and the encryption key of their stored value.
     national_id_hash_key: SecretStr | None = None

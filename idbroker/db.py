@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,13 +30,13 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, get_settings().sqlite_cache_mib)
         return engine
     # hide_parameters: an error's text never carries the bound values (phones, names) into a log
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, cache_mib: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, open transactions, so BEGIN IMMEDIATE below applies.
@@ -45,6 +46,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")  # negative: in KiB
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -70,6 +72,24 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
+def _marker(session: Session, table: Table, name: str) -> str:
+    """The driver's placeholder for one column's value (JSON given as text needs a cast on PostgreSQL)."""
+    dialect = session.get_bind().dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    return marker + ("::json" if dialect.name == "postgresql" and isinstance(table.c[name].type, JSON) else "")
+
+
+def bulk_insert(session: Session, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """`INSERT INTO table (columns) VALUES …` for many rows at driver speed; values as `driver_converter` gives."""
+    if not rows:
+        return
+    markers = ", ".join(_marker(session, table, name) for name in columns)
+    quoted = [session.get_bind().dialect.identifier_preparer.quote(name) for name in columns]
+    names = ", ".join(quoted)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({markers})"  # noqa: S608 (names from the schema)
+    session.connection().exec_driver_sql(sql, rows)
+
+
 def bulk_update_by_id(session: Session, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
     """`UPDATE table SET col = … WHERE id = …` for many rows at driver speed.
 
@@ -78,24 +98,65 @@ def bulk_update_by_id(session: Session, table: Table, columns: list[str], rows: 
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    assignments = []
-    for name in columns:
-        cast = "::json" if dialect.name == "postgresql" and isinstance(table.c[name].type, JSON) else ""
-        assignments.append(f"{name} = {marker}{cast}")
-    sql = f"UPDATE {table.name} SET {', '.join(assignments)} WHERE id = {marker}"  # noqa: S608 (names from the schema)
+    assignments = [f"{name} = {_marker(session, table, name)}" for name in columns]
+    sql = f"UPDATE {table.name} SET {', '.join(assignments)} WHERE id = {_marker(session, table, 'id')}"  # noqa: S608
     session.connection().exec_driver_sql(sql, rows)
 
 
 def driver_value(session: Session, column: Column[Any], value: Any) -> Any:
     """A value as SQLAlchemy would send it to the driver for this column (JSON text, datetime string…)."""
+    return _adapted(driver_converter(session, column)(value), session.get_bind().dialect.name == "sqlite")
+
+
+def driver_converter(session: Session, column: Column[Any]) -> Callable[[Any], Any]:
+    """What turns this column's values into what SQLAlchemy would send to the driver: one lookup, many rows."""
     processor = column.type.bind_processor(session.get_bind().dialect)
-    if processor is not None:
-        return processor(value)
     if isinstance(column.type, JSON):  # psycopg adapts JSON itself; as raw SQL it needs the text
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _empty_once(processor or _json_text)
+    return processor or _same
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def _adapted(value: Any, sqlite: bool) -> Any:
+    """A value as the sqlite3 driver itself would adapt it (a datetime → its text), done once, not per row."""
+    return sqlite3.adapt(value, sqlite3.PrepareProtocol, value) if sqlite else value
+
+
+def _empty_once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON converter that serialises the empty object and list once (most rows of a bulk write hold one)."""
+    empty_object, empty_list = convert({}), convert([])
+
+    def converted(value: Any) -> Any:
+        if value == {} and isinstance(value, dict):
+            return empty_object
+        if value == [] and isinstance(value, list):
+            return empty_list
+        return convert(value)
+
+    return converted
+
+
+def driver_row(
+    session: Session, table: Table, columns: list[str], fixed: Mapping[str, Any] | None = None
+) -> tuple[list[str], Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+    """The columns of a bulk write and what turns a mapping of their values into a row in that order.
+
+    `fixed` values are the same in every row (a time, a run id): converted once, appended to every row.
+    """
+    steps = [(name, driver_converter(session, table.c[name])) for name in columns]
+    tail = tuple(driver_value(session, table.c[name], value) for name, value in (fixed or {}).items())
+
+    def row(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (*[convert(values[name]) for name, convert in steps], *tail)
+
+    return [*columns, *(fixed or {})], row
 
 
 class DriverStatement:

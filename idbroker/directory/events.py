@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, insert, select
+from sqlalchemy import JSON, Column, select
 from sqlmodel import Field, Session, SQLModel
 
 from idbroker.clock import utcnow
+from idbroker.db import bulk_insert, driver_row
 
 KINDS = ("person.created", "person.updated", "person.merged", "person.unmerged", "person.left", "consent.withdrawn")
 
@@ -44,13 +45,11 @@ def emit_many(
 ) -> int:
     if kind not in KINDS:
         raise ValueError(f"unknown directory event {kind!r}")
-    now = utcnow()
-    rows = [
-        {"at": now, "kind": kind, "person_id": pid, "other_person_id": other, "details": details}
-        for pid in dict.fromkeys(person_ids)
-    ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(EVENTS), rows[start : start + 5000])
+    fixed = {"at": utcnow(), "kind": kind, "other_person_id": other, "details": details}
+    columns, as_row = driver_row(session, EVENTS, ["person_id"], fixed)
+    rows = [as_row({"person_id": pid}) for pid in dict.fromkeys(person_ids)]
+    for start in range(0, len(rows), 20_000):
+        bulk_insert(session, EVENTS, columns, rows[start : start + 20_000])
     return len(rows)
 
 

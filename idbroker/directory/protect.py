@@ -9,7 +9,6 @@ version), until `idbroker keys reencrypt` has moved it to the current one.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 from dataclasses import dataclass
@@ -48,8 +47,8 @@ class Protector:
 
     def keyed_hash(self, value: str, purpose: str = "national_id", version: str | None = None) -> str:
         version = version or self.hashing.current
-        mac = hmac.new(self.hashing.key(version), f"{purpose}\x00{value}".encode(), hashlib.sha256)
-        return f"{version}${mac.hexdigest()[:54]}"
+        mac = hmac.digest(self.hashing.key(version), f"{purpose}\x00{value}".encode(), "sha256")
+        return f"{version}${mac.hex()[:54]}"
 
     def keyed_hashes(self, value: str, purpose: str = "national_id") -> list[str]:
         """The value's hash under every configured version, current first: what a lookup must try."""

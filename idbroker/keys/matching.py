@@ -23,6 +23,11 @@ def _protector() -> Protector:
     return _cache[0][1]
 
 
+def rotation_under_way() -> bool:
+    """Whether more than one national-ID hash key version is configured (hashes must then be translated)."""
+    return len(_protector().hashing.keys) > 1
+
+
 def for_matching(stored: str | None, cipher: str | None) -> tuple[str | None, tuple[str, ...]]:
     """(the hash under the current version, the hashes under every version — empty without a rotation)."""
     if not stored:

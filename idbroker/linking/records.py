@@ -16,9 +16,10 @@ class LinkRecord:
     fields: dict[str, Any]
 
     def __post_init__(self) -> None:
-        for name, value in self.fields.items():
-            if value == "":
-                self.fields[name] = None
+        if "" in self.fields.values():
+            for name, value in self.fields.items():
+                if value == "":
+                    self.fields[name] = None
 
 
 class Profile:

@@ -17,18 +17,18 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select, tuple_
+from sqlalchemy import Row, or_, select, tuple_
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
 from idbroker.config import Settings
-from idbroker.db import bulk_update_by_id, driver_value
+from idbroker.db import DriverStatement, bulk_insert, bulk_update_by_id, driver_converter, driver_row, driver_value
 from idbroker.directory.events import emit_many
 from idbroker.directory.ids import new_person_id
 from idbroker.directory.models import Person, SourceRecord
 from idbroker.linking.compare import compare
 from idbroker.linking.engine import Linker, agreeing_groups
-from idbroker.linking.fields import COLUMNS, link_record
+from idbroker.linking.fields import COLUMNS, RecordReader
 from idbroker.linking.merge import merge_people
 from idbroker.linking.models import KeptApart, MergeCandidate
 from idbroker.linking.policy import MatchingPolicy, load_matching_policy
@@ -79,6 +79,13 @@ def _select_records() -> Any:
     return select(*(RECORDS.c[name] for name in COLUMNS), RECORDS.c.person_id)
 
 
+# The two reads of a large batch, at driver speed (a million rows is common): records without a person, and
+# every record with one.
+PENDING = DriverStatement(_select_records().where(RECORDS.c.person_id.is_(None)))
+PLACED = DriverStatement(_select_records().where(RECORDS.c.person_id.is_not(None)))
+PERSON = len(COLUMNS)  # where a read row holds the record's person
+
+
 def _people_reached(session: Session, records: Sequence[LinkRecord], spaces: dict[str, str]) -> set[str]:
     """Who the blocking keys of these records lead to: indexed lookups, one query per key and chunk."""
     wanted: dict[str, set[Any]] = defaultdict(set)
@@ -113,9 +120,9 @@ def _people_reached(session: Session, records: Sequence[LinkRecord], spaces: dic
     return people
 
 
-def _records_of(session: Session, people: Iterable[str] | None) -> list[Row[Any]]:
+def _records_of(session: Session, people: Iterable[str] | None) -> Sequence[Sequence[Any]]:
     if people is None:
-        return list(session.execute(_select_records().where(RECORDS.c.person_id.is_not(None))))
+        return PLACED.run(session)[0]
     rows: list[Row[Any]] = []
     items = list(people)
     for start in range(0, len(items), CHUNK):
@@ -159,8 +166,9 @@ def _load(session: Session, policy: MatchingPolicy, spaces: dict[str, str], batc
         rows = _records_of(session, people)
     linker = Linker(policy)
     records_of: dict[str, list[LinkRecord]] = defaultdict(list)
+    read = RecordReader(spaces)
     for row in rows:
-        records_of[row.person_id].append(link_record(row, spaces))
+        records_of[row[PERSON]].append(read(row))
     cluster_of = {pid: linker.seed(records) for pid, records in records_of.items()}
     for a, b in _kept_apart(session, people):
         if a in cluster_of and b in cluster_of:
@@ -181,15 +189,14 @@ def link_records(
     policy = matching_policy(settings)
     spaces = key_spaces(settings)
     clock = perf_counter()
-    pending = [
-        link_record(row, spaces) for row in session.execute(_select_records().where(RECORDS.c.person_id.is_(None)))
-    ]
+    read = RecordReader(spaces)
+    pending = [read(row) for row in PENDING.run(session)[0]]
     probes: list[LinkRecord] = []
     probe_people: set[str] = set()
     if changed and not full:
         for start in range(0, len(changed), CHUNK):
             for row in session.execute(_select_records().where(RECORDS.c.id.in_(list(changed[start : start + CHUNK])))):
-                probes.append(link_record(row, spaces))
+                probes.append(read(row))
                 probe_people.add(row.person_id)
     everyone = full or len(pending) + len(probes) > LOAD_EVERYONE_ABOVE
     near = _load(session, policy, spaces, pending + probes, everyone, probe_people)
@@ -214,7 +221,10 @@ def link_records(
     clock = perf_counter()
     person_of_root, new_people, merges = _people_of(linker, near)
     _write_people(session, new_people)
-    _write_assignments(session, linker, person_of_root, {p["id"] for p in new_people})
+    touched = _write_assignments(session, linker, person_of_root)
+    fresh = {p["id"] for p in new_people}
+    emit_many(session, "person.created", fresh)
+    emit_many(session, "person.updated", (pid for pid in touched if pid not in fresh), reason="records linked")
     _write_merges(session, policy, near, merges, actor)
     report.new_people, report.merged = len(new_people), len(merges)
     report.queued = _queue(session, linker, candidates, person_of_root)
@@ -245,34 +255,39 @@ def _people_of(
 
 
 def _write_people(session: Session, new_people: list[dict[str, Any]]) -> None:
-    for start in range(0, len(new_people), 5000):
-        session.execute(insert(PEOPLE), new_people[start : start + 5000])
-    emit_many(session, "person.created", (p["id"] for p in new_people))
+    now = utcnow()
+    fixed = {"state": "active", "created_at": now, "updated_at": now}
+    columns, as_row = driver_row(session, PEOPLE, ["id"], fixed)
+    rows = [as_row(person) for person in new_people]
+    for start in range(0, len(rows), 20_000):
+        bulk_insert(session, PEOPLE, columns, rows[start : start + 20_000])
 
 
-def _write_assignments(session: Session, linker: Linker, person_of_root: dict[int, str], fresh: set[str]) -> None:
-    """Each linked record's person and the evidence of its link, at driver speed (a million rows is common)."""
+def _write_assignments(session: Session, linker: Linker, person_of_root: dict[int, str]) -> list[str]:
+    """Each linked record's person and the evidence of its link, at driver speed (a million rows is common),
+    in the order of the records' ids (the table's own order). Returns the people who got records."""
+    as_json = driver_converter(session, RECORDS.c.link_evidence)
     linked_at = driver_value(session, RECORDS.c.linked_at, utcnow())
+    columns = ["person_id", "link_score", "linked_at", "link_evidence"]
     evidence_text: dict[int, Any] = {}  # one serialisation per decision (a group shares one)
     rows: list[tuple[Any, ...]] = []
     touched: list[str] = []
-    columns = ["person_id", "link_score", "link_evidence", "linked_at"]
-    for record_id, decision in linker.decisions.items():
+    for record_id, decision in sorted(linker.decisions.items()):
         text = evidence_text.get(id(decision))
         if text is None:
             evidence: dict[str, Any] = {"outcome": decision.outcome}
             if decision.score is not None:
                 evidence.update(decision.score.as_json())
-            text = evidence_text[id(decision)] = driver_value(session, RECORDS.c.link_evidence, evidence)
+            text = evidence_text[id(decision)] = as_json(evidence)
         person_id = person_of_root[linker.find(decision.cluster)]
         touched.append(person_id)
         score = decision.score.total if decision.score is not None else None
-        rows.append((person_id, score, text, linked_at, record_id))
+        rows.append((person_id, score, linked_at, text, record_id))
         if len(rows) >= 20_000:
             bulk_update_by_id(session, RECORDS, columns, rows)
             rows = []
     bulk_update_by_id(session, RECORDS, columns, rows)
-    emit_many(session, "person.updated", (pid for pid in touched if pid not in fresh), reason="records linked")
+    return touched
 
 
 def _write_merges(session: Session, policy: MatchingPolicy, near: Neighbourhood, merges: list[tuple[str, str]],

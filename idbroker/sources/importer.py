@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
 from idbroker.config import Settings
 from idbroker.contacts.collect import collect_after_import
+from idbroker.db import bulk_insert, driver_row
 from idbroker.directory.events import emit_many
 from idbroker.directory.models import SourceRecord
 from idbroker.directory.protect import Protector
@@ -187,7 +188,9 @@ def run_import(
     classify(batch)
 
     now = utcnow()
-    inserts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    fixed = {"source": source, "present": True, "first_seen": now, "last_seen": now, "import_run_id": run.id}
+    inserted, as_row = driver_row(session, RECORDS, [*COLUMNS, "extra", "set_aside", "row_hash", "key"], fixed)
     updates: list[dict[str, Any]] = []
     parser = RowParser(mapping, protector)
     for parsed, (number, row_hash, known) in zip(parse_rows(parser, to_parse), placed, strict=True):
@@ -196,20 +199,17 @@ def run_import(
             report.set_aside(label, number, aside["field"], aside["reason"])
         record = _record_values(parsed)
         if known is None:
-            record.update(
-                source=source, key=parsed.key, present=True, first_seen=now, last_seen=now, import_run_id=run.id
-            )
-            inserts.append(record)
+            record["key"] = parsed.key
+            inserts.append(as_row(record))
             report.counts["new"] += 1
         else:
             record.update(rid=known[0], present=True, last_seen=now, import_run_id=run.id)
             updates.append(record)
             report.counts["updated"] += 1
         if len(inserts) >= WRITE_BATCH:
-            session.execute(insert(RECORDS), inserts)
+            bulk_insert(session, RECORDS, inserted, inserts)
             inserts = []
-    if inserts:
-        session.execute(insert(RECORDS), inserts)
+    bulk_insert(session, RECORDS, inserted, inserts)
     if updates:
         statement = update(RECORDS).where(RECORDS.c.id == bindparam("rid"))
         session.execute(statement, updates)
