@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Column, Engine, Table, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session
 
@@ -77,6 +77,43 @@ def _marker(session: Session, table: Table, name: str) -> str:
     dialect = session.get_bind().dialect
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     return marker + ("::json" if dialect.name == "postgresql" and isinstance(table.c[name].type, JSON) else "")
+
+
+@contextmanager
+def bulk_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for one bulk unit of work (`idbroker import`, `idbroker link`).
+
+    On SQLite, foreign keys are checked once, over the whole database, just before the commit, instead of
+    once per written row: a row-by-row check costs a parent lookup each (10 of the 30 seconds of writing a
+    million records' people), the whole check about a second. A violation fails the commit exactly as a
+    row-by-row check would fail the statement, and nothing is stored. The connection is never pooled again.
+    PostgreSQL checks row by row, as always.
+    """
+    with engine.connect() as connection:
+        if not is_sqlite(engine):
+            yield connection
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # outside a transaction, or SQLite ignores it
+        event.listen(connection, "commit", _check_foreign_keys)
+        try:
+            yield connection
+        finally:
+            connection.invalidate()  # foreign keys stay off on it: it must not serve anyone else
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    violations = dbapi_connection.execute("PRAGMA foreign_key_check").fetchall()
+    if violations:
+        table, rowid, parent, _ = violations[0]
+        raise IntegrityError(
+            "PRAGMA foreign_key_check",
+            None,
+            sqlite3.IntegrityError(f"{len(violations)} foreign key violations, first: {table} row {rowid} → {parent}"),
+        )
 
 
 def bulk_insert(session: Session, table: Table, columns: list[str], rows: list[tuple[Any, ...]]) -> None:

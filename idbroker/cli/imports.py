@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from idbroker.cli.running import cli_actor, progress_bar, transaction
+from idbroker.cli.running import cli_actor, counted, transaction
 from idbroker.config import get_settings
 from idbroker.sources.importer import run_import
 from idbroker.sources.report import COUNTS
@@ -25,8 +25,7 @@ def import_command(
 ) -> None:
     """Import one export: new, changed and (for a full export) vanished records, then link them."""
     settings = get_settings()
-    with transaction() as session, progress_bar(f"import {source}") as bar:
-        task = bar.add_task("rows", total=None)
+    with transaction(bulk=True) as session, counted(f"import {source}", "rows") as progress:
         report = run_import(
             session,
             source=source,
@@ -36,7 +35,7 @@ def import_command(
             full=not partial,
             link=not no_link,
             allow_mass_deactivation=allow_mass_deactivation,
-            progress=lambda n: bar.advance(task, n),
+            progress=progress,
         )
     for problem in report.problems[:SHOWN_PROBLEMS]:
         typer.echo(str(problem))

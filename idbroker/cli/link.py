@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from idbroker.audit.chain import append as audit
-from idbroker.cli.running import cli_actor, progress_bar, transaction
+from idbroker.cli.running import cli_actor, counted, transaction
 from idbroker.config import get_settings
 from idbroker.contacts.collect import catch_up
 from idbroker.linking.service import link_records
@@ -18,11 +18,8 @@ def link_command(
 ) -> None:
     """Link pending records (or re-link all); merges, new people and review cases are written."""
     settings = get_settings()
-    with transaction() as session, progress_bar("link") as bar:
-        task = bar.add_task("records", total=None)
-        report = link_records(
-            session, settings=settings, actor=cli_actor(), full=full, progress=lambda n: bar.advance(task, n)
-        )
+    with transaction(bulk=True) as session, counted("link", "records") as progress:
+        report = link_records(session, settings=settings, actor=cli_actor(), full=full, progress=progress)
         catch_up(session, settings)  # contacts (issue 3): the values and primaries of the people linked
         audit(session, actor=cli_actor(), action="link.full" if full else "link", details=report.as_dict())
     typer.echo(

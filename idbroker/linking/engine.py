@@ -60,7 +60,7 @@ class Linker:
     policy: MatchingPolicy
     parent: dict[int, int] = field(default_factory=dict)
     profiles: dict[int, Profile] = field(default_factory=dict)
-    index: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # key -> cluster, or a list of them
+    index: list[dict[Any, Any]] = field(default_factory=list)  # per blocking rule: key -> cluster, or a list
     kept_apart: dict[int, set[int]] = field(default_factory=dict)
     decisions: dict[int, RecordDecision] = field(default_factory=dict)
     unions: list[Union] = field(default_factory=list)
@@ -71,6 +71,7 @@ class Linker:
 
     def __post_init__(self) -> None:
         rules = list(enumerate(tuple(rule) for rule in self.policy.blocking))
+        self.index = [{} for _ in rules]
         self._single = [(number, rule[0]) for number, rule in rules if len(rule) == 1]
         self._multi = [(number, rule) for number, rule in rules if len(rule) > 1]
         self._auto = self.policy.thresholds.auto_merge
@@ -121,39 +122,42 @@ class Linker:
         return reason
 
     # -- blocking -------------------------------------------------------------------------------------
-    def keys_of(self, record: LinkRecord) -> list[tuple[Any, ...]]:
-        """The blocking keys of a record: one per rule whose fields are all present (empty is None)."""
+    def keys_of(self, record: LinkRecord) -> list[tuple[int, Any]]:
+        """The blocking keys of a record: (rule, value) for each rule whose fields are all present (empty is
+        None); a rule of several fields has a tuple of their values."""
         get = record.fields.get
-        keys: list[tuple[Any, ...]] = [
+        keys: list[tuple[int, Any]] = [
             (number, value) for number, name in self._single if (value := get(name)) is not None
         ]
         for number, names in self._multi:
             parts = tuple(map(get, names))
             if None not in parts:
-                keys.append((number, *parts))
+                keys.append((number, parts))
         return keys
 
-    def _index(self, keys: Iterable[tuple[Any, ...]], cluster: int) -> None:
-        """Remember which cluster each key leads to: an int for one cluster, a list once several share it."""
+    def _index(self, keys: Iterable[tuple[int, Any]], cluster: int) -> None:
+        """Remember which cluster each key leads to: an int for one cluster, a list once several share it.
+        One dictionary per rule, keyed by the value itself: a million records hold millions of keys."""
         index, limit, find = self.index, self._max_block, self.find
         root = find(cluster)
-        for key in keys:
-            members = index.get(key)
+        for rule, key in keys:
+            of_rule = index[rule]
+            members = of_rule.get(key)
             if members is None:
-                index[key] = cluster
+                of_rule[key] = cluster
             elif members.__class__ is int:
                 if find(members) != root:
-                    index[key] = [members, cluster]
+                    of_rule[key] = [members, cluster]
             elif len(members) <= limit and find(members[-1]) != root:
                 members.append(cluster)
                 if len(members) > limit:
                     self.stats.oversized_blocks += 1
 
-    def _neighbours(self, keys: Iterable[tuple[Any, ...]]) -> set[int]:
+    def _neighbours(self, keys: Iterable[tuple[int, Any]]) -> set[int]:
         found: set[int] = set()
         index, limit, find = self.index, self._max_block, self.find
-        for key in keys:
-            members = index.get(key)
+        for rule, key in keys:
+            members = index[rule].get(key)
             if members is None:
                 continue
             if members.__class__ is int:
@@ -181,7 +185,7 @@ class Linker:
         """Place records that belong together (see `agreeing_groups`) as one: one profile, one decision."""
         self.stats.records += len(records)
         mine = Profile()
-        keys: dict[tuple[Any, ...], None] = {}
+        keys: dict[tuple[int, Any], None] = {}
         for record in records:
             mine.add(record)
             keys.update(dict.fromkeys(self.keys_of(record)))
@@ -313,9 +317,10 @@ def agreeing_groups(records: Iterable[LinkRecord], policy: MatchingPolicy) -> li
     singles = [c.field for c in policy.comparisons if c.kind in ("exact", "date") and (c.disagree < 0 or c.veto)]
     groups: dict[tuple[Any, ...], list[LinkRecord]] = {}
     alone: list[list[LinkRecord]] = []
+    group_by = policy.group_by
     for record in ordered(records, policy):
-        key = tuple(record.fields.get(name) for name in policy.group_by)
-        if any(part is None or part == "" for part in key):
+        key = tuple(map(record.fields.get, group_by))
+        if None in key or "" in key:
             alone.append([record])
         else:
             groups.setdefault(key, []).append(record)
