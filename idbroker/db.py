@@ -142,12 +142,18 @@ def bulk_update_by_id(session: Session, table: Table, columns: list[str], rows: 
 
 def driver_value(session: Session, column: Column[Any], value: Any) -> Any:
     """A value as SQLAlchemy would send it to the driver for this column (JSON text, datetime string…)."""
-    return _adapted(driver_converter(session, column)(value), session.get_bind().dialect.name == "sqlite")
+    dialect = session.get_bind().dialect
+    return _adapted(driver_converter(dialect, column)(value), dialect.name == "sqlite")
 
 
-def driver_converter(session: Session, column: Column[Any]) -> Callable[[Any], Any]:
+def dialect_named(drivername: str) -> Dialect:
+    """A dialect without an engine (`sqlite`, `postgresql+psycopg`): for converting values in a worker process."""
+    return make_url(f"{drivername}://").get_dialect()()  # type: ignore[no-any-return]
+
+
+def driver_converter(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any]:
     """What turns this column's values into what SQLAlchemy would send to the driver: one lookup, many rows."""
-    processor = column.type.bind_processor(session.get_bind().dialect)
+    processor = column.type.bind_processor(dialect)
     if isinstance(column.type, JSON):  # psycopg adapts JSON itself; as raw SQL it needs the text
         return _empty_once(processor or _json_text)
     return processor or _same
@@ -187,7 +193,7 @@ def driver_row(
 
     `fixed` values are the same in every row (a time, a run id): converted once, appended to every row.
     """
-    steps = [(name, driver_converter(session, table.c[name])) for name in columns]
+    steps = [(name, driver_converter(session.get_bind().dialect, table.c[name])) for name in columns]
     tail = tuple(driver_value(session, table.c[name], value) for name, value in (fixed or {}).items())
 
     def row(values: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -244,10 +250,19 @@ class DriverStatement:
             ) from exc
         finally:
             cursor.close()
-        processors = compiled.results
-        if not any(processors):
+        converted = [(at, p) for at, p in enumerate(compiled.results) if p is not None]
+        if not converted:
             return [tuple(row) for row in raw], count
-        return [tuple(p(v) if p else v for p, v in zip(processors, row, strict=True)) for row in raw], count
+        if len(converted) == 1:  # the common case (a date, a datetime): one conversion per row
+            at, convert = converted[0]
+            return [(*row[:at], convert(row[at]), *row[at + 1 :]) for row in raw], count
+        rows = []
+        for row in raw:
+            values = list(row)
+            for at, convert in converted:
+                values[at] = convert(values[at])
+            rows.append(tuple(values))
+        return rows, count
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)

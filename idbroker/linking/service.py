@@ -266,19 +266,20 @@ def _write_people(session: Session, new_people: list[dict[str, Any]]) -> None:
 def _write_assignments(session: Session, linker: Linker, person_of_root: dict[int, str]) -> list[str]:
     """Each linked record's person and the evidence of its link, at driver speed (a million rows is common),
     in the order of the records' ids (the table's own order). Returns the people who got records."""
-    as_json = driver_converter(session, RECORDS.c.link_evidence)
+    as_json = driver_converter(session.get_bind().dialect, RECORDS.c.link_evidence)
     linked_at = driver_value(session, RECORDS.c.linked_at, utcnow())
     columns = ["person_id", "link_score", "linked_at", "link_evidence"]
-    evidence_text: dict[int, Any] = {}  # one serialisation per decision (a group shares one)
+    evidence_text: dict[Any, Any] = {}  # one serialisation per decision (a group shares one), one per bare outcome
     rows: list[tuple[Any, ...]] = []
     touched: list[str] = []
     for record_id, decision in sorted(linker.decisions.items()):
-        text = evidence_text.get(id(decision))
+        known = id(decision) if decision.score is not None else decision.outcome
+        text = evidence_text.get(known)
         if text is None:
             evidence: dict[str, Any] = {"outcome": decision.outcome}
             if decision.score is not None:
                 evidence.update(decision.score.as_json())
-            text = evidence_text[id(decision)] = as_json(evidence)
+            text = evidence_text[known] = as_json(evidence)
         person_id = person_of_root[linker.find(decision.cluster)]
         touched.append(person_id)
         score = decision.score.total if decision.score is not None else None

@@ -8,28 +8,29 @@ never deleted: graduates and former staff keep their person).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy import case, func, select, update
 from sqlmodel import Session
 
 from idbroker.audit.chain import append as audit
 from idbroker.clock import utcnow
 from idbroker.config import Settings
 from idbroker.contacts.collect import collect_after_import
-from idbroker.db import bulk_insert, driver_row
+from idbroker.db import bulk_insert, bulk_update_by_id, driver_value
 from idbroker.directory.events import emit_many
 from idbroker.directory.models import SourceRecord
 from idbroker.directory.protect import Protector
 from idbroker.linking.service import link_records
 from idbroker.sources.mapping import load_mapping
 from idbroker.sources.models import ImportRun
-from idbroker.sources.parallel import Item, parse_rows
+from idbroker.sources.parallel import Item, prepare_rows
+from idbroker.sources.prepare import PREPARED, RowPreparer
 from idbroker.sources.registry import adapter_for
 from idbroker.sources.report import ImportReport
-from idbroker.sources.rows import ParsedRow, RowParser
+from idbroker.sources.rows import RowParser
 
 Progress = Callable[[int], None]
 MASS_DEACTIVATION_SHARE = 0.5  # a full export that drops more than this share of present records is suspect
@@ -42,21 +43,6 @@ class MassDeactivation(ValueError):
 RECORDS = SourceRecord.__table__  # type: ignore[attr-defined]
 WRITE_BATCH = 5000
 LOOKUP_BATCH = 2000  # rows whose stored records are looked up in one query
-COLUMNS = (
-    "name",
-    "name_key",
-    "name_pinyin",
-    "gender",
-    "birth_date",
-    "national_id_hash",
-    "national_id_cipher",
-    "phone",
-    "email",
-    "org",
-    "affiliation",
-    "level",
-    "status",
-)
 
 
 def _location_label(location: str) -> str:
@@ -65,19 +51,6 @@ def _location_label(location: str) -> str:
         scheme, _, rest = location.partition("://")
         return f"{scheme}://{rest.rpartition('@')[2]}"
     return Path(location).name
-
-
-def _row_hash(protector: Protector, cells: list[str]) -> str:
-    """A keyed hash of the whole row as read: an unchanged row is recognised without parsing it."""
-    return protector.keyed_hash("\x1f".join(cells), purpose="row")[3:]
-
-
-def _record_values(row: ParsedRow) -> dict[str, Any]:
-    values = {name: row.values.get(name) for name in COLUMNS}
-    values["extra"] = row.extra
-    values["set_aside"] = row.set_aside
-    values["row_hash"] = row.row_hash
-    return values
 
 
 def _announce(session: Session, record_ids: list[int]) -> None:
@@ -102,6 +75,16 @@ def _announce(session: Session, record_ids: list[int]) -> None:
         left |= {pid for pid, count in rows if not count}
     emit_many(session, "person.updated", sorted(changed - left), reason="source record changed")
     emit_many(session, "person.left", sorted(left))
+
+
+def _with_stored(
+    session: Session, source: str, rows: list[tuple[int, str, list[str]]]
+) -> Iterator[tuple[Item, tuple[int, str, tuple[int, str, bool] | None]]]:
+    """Each row (number, key, cells) with its stored record, if any, looked up in one query."""
+    stored = _existing(session, source, [key for _, key, _ in rows])
+    for number, key, cells in rows:
+        known = stored.get(key)
+        yield (key, cells, known[1] if known else None), (number, key, known)
 
 
 def _existing(session: Session, source: str, keys: list[str]) -> dict[str, tuple[int, str, bool]]:
@@ -141,78 +124,69 @@ def run_import(
     report.import_run_id = run.id
 
     seen: dict[str, int] = {}
-    to_parse: list[Item] = []
-    placed: list[tuple[int, str, tuple[int, str, bool] | None]] = []  # row number, row hash, known record
-    revived: list[int] = []
-    batch: list[tuple[int, str, list[str]]] = []
+    Tag = tuple[int, str, tuple[int, str, bool] | None]  # row number, key, the stored record (id, row hash, present)
 
-    def classify(rows: list[tuple[int, str, list[str]]]) -> None:
-        """Unchanged rows are only counted; new and changed ones are queued for parsing."""
-        known_records = _existing(session, source, [key for _, key, _ in rows])
-        for number, key, values in rows:
-            row_hash = _row_hash(protector, values)
-            known = known_records.get(key)
-            if known is not None and known[1] == row_hash:
-                report.counts["unchanged"] += 1
-                if not known[2]:
-                    revived.append(known[0])
+    def to_prepare() -> Iterator[tuple[Item, Tag]]:
+        """The rows that can be records, with their stored records, read and looked up a batch at a time as
+        the workers ask for more."""
+        batch: list[tuple[int, str, list[str]]] = []
+        for table_row in table.rows:
+            report.counts["read"] += 1
+            if progress is not None:
+                progress(1)
+            values = table_row.values
+            if len(values) != columns.width:
+                report.skip(
+                    label, table_row.number, f"wrong number of columns: {len(values)}, the header has {columns.width}"
+                )
                 continue
-            to_parse.append((key, columns.fields_of(values), columns.extra_of(values)))
-            placed.append((number, row_hash, known))
-
-    for table_row in table.rows:
-        report.counts["read"] += 1
-        if progress is not None:
-            progress(1)
-        values = table_row.values
-        if len(values) != columns.width:
-            report.skip(
-                label, table_row.number, f"wrong number of columns: {len(values)}, the header has {columns.width}"
-            )
-            continue
-        key = columns.key_of(values).strip()
-        if not key:
-            report.skip(label, table_row.number, f"no key ({mapping.key} is empty)")
-            continue
-        if len(key) > 64:
-            report.skip(label, table_row.number, f"key longer than 64 characters ({mapping.key})")
-            continue
-        if key in seen:
-            report.skip(label, table_row.number, f"key {mapping.key} {key} already in row {seen[key]} of this file")
-            continue
-        seen[key] = table_row.number
-        batch.append((table_row.number, key, values))
-        if len(batch) >= LOOKUP_BATCH:
-            classify(batch)
-            batch = []
-    classify(batch)
+            key = columns.key_of(values).strip()
+            if not key:
+                report.skip(label, table_row.number, f"no key ({mapping.key} is empty)")
+                continue
+            if len(key) > 64:
+                report.skip(label, table_row.number, f"key longer than 64 characters ({mapping.key})")
+                continue
+            if key in seen:
+                report.skip(label, table_row.number, f"key {mapping.key} {key} already in row {seen[key]} of this file")
+                continue
+            seen[key] = table_row.number
+            batch.append((table_row.number, key, values))
+            if len(batch) >= LOOKUP_BATCH:
+                yield from _with_stored(session, source, batch)
+                batch = []
+        yield from _with_stored(session, source, batch)
 
     now = utcnow()
     inserts: list[tuple[Any, ...]] = []
-    fixed = {"source": source, "present": True, "first_seen": now, "last_seen": now, "import_run_id": run.id}
-    inserted, as_row = driver_row(session, RECORDS, [*COLUMNS, "extra", "set_aside", "row_hash", "key"], fixed)
-    updates: list[dict[str, Any]] = []
-    parser = RowParser(mapping, protector)
-    for parsed, (number, row_hash, known) in zip(parse_rows(parser, to_parse), placed, strict=True):
-        parsed.row_hash = row_hash
-        for aside in parsed.set_aside:
-            report.set_aside(label, number, aside["field"], aside["reason"])
-        record = _record_values(parsed)
+    updates: list[tuple[Any, ...]] = []
+    revived: list[int] = []
+    insert_fixed = {"source": source, "present": True, "first_seen": now, "last_seen": now, "import_run_id": run.id}
+    update_fixed = {"present": True, "last_seen": now, "import_run_id": run.id}
+    insert_tail = tuple(driver_value(session, RECORDS.c[name], value) for name, value in insert_fixed.items())
+    update_tail = tuple(driver_value(session, RECORDS.c[name], value) for name, value in update_fixed.items())
+    preparer = RowPreparer(RowParser(mapping, protector), columns, session.get_bind().engine.url.drivername)
+    for prepared, (number, key, known) in prepare_rows(preparer, to_prepare()):
+        if prepared is None:  # the stored record's row, unchanged
+            assert known is not None
+            report.counts["unchanged"] += 1
+            if not known[2]:
+                revived.append(known[0])
+            continue
+        for name, reason in prepared.set_aside:
+            report.set_aside(label, number, name, reason)
         if known is None:
-            record["key"] = parsed.key
-            inserts.append(as_row(record))
+            inserts.append((*prepared.values, *insert_tail, key))
             report.counts["new"] += 1
         else:
-            record.update(rid=known[0], present=True, last_seen=now, import_run_id=run.id)
-            updates.append(record)
+            updates.append((*prepared.values, *update_tail, known[0]))
             report.counts["updated"] += 1
         if len(inserts) >= WRITE_BATCH:
-            bulk_insert(session, RECORDS, inserted, inserts)
+            bulk_insert(session, RECORDS, [*PREPARED, *insert_fixed, "key"], inserts)
             inserts = []
-    bulk_insert(session, RECORDS, inserted, inserts)
-    if updates:
-        statement = update(RECORDS).where(RECORDS.c.id == bindparam("rid"))
-        session.execute(statement, updates)
+    bulk_insert(session, RECORDS, [*PREPARED, *insert_fixed, "key"], inserts)
+    bulk_update_by_id(session, RECORDS, [*PREPARED, *update_fixed], updates)
+    report.problems.sort(key=lambda problem: problem.row)  # found while reading or while preparing: in file order
     if revived:
         session.execute(update(RECORDS).where(RECORDS.c.id.in_(revived)).values(present=True, last_seen=now))
     gone: list[int] = []
@@ -232,11 +206,10 @@ def run_import(
             session.execute(update(RECORDS).where(RECORDS.c.id.in_(chunk)).values(present=False, last_seen=now))
         report.counts["inactive"] = len(gone)
 
-    touched_ids = [u["rid"] for u in updates] + gone
-    _announce(session, touched_ids)
+    updated = [row[-1] for row in updates]
+    _announce(session, updated + gone)
     if link and (report.counts["new"] or report.counts["updated"]):
-        touched = [u["rid"] for u in updates]
-        report.link = link_records(session, settings=settings, actor=actor, changed=touched).as_dict()
+        report.link = link_records(session, settings=settings, actor=actor, changed=updated).as_dict()
 
     collect_after_import(session, run, settings)  # contacts (issue 3): claims and primaries of who changed
     run.finished_at = utcnow()
