@@ -83,7 +83,7 @@ def run_ours(df_a: Any, df_b: Any, truth: set[tuple[str, str]], policy_path: Pat
         for rec_id, row in zip(frame.index, frame.itertuples(index=False), strict=True):
             values = {name: _clean(getattr(row, name)) for name in FIELDS}
             values["name_key"] = _name_key(values["given_name"], values["surname"])
-            records.append(LinkRecord(id=len(records), source=source, key=str(rec_id), fields=values))
+            records.append(LinkRecord.of(len(records), source, str(rec_id), values))
             names.append(str(rec_id))
     policy = load_matching_policy(policy_path)
     started = time.perf_counter()

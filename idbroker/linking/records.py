@@ -8,18 +8,17 @@ from typing import Any
 
 @dataclass(slots=True)
 class LinkRecord:
-    """`fields` holds no empty values: a missing value is None (or absent)."""
+    """`fields` holds no empty values: a missing value is None (or absent). `linking.fields.RecordReader`
+    makes them from stored records; `LinkRecord.of` from values that may hold empty strings."""
 
     id: int
     source: str
     key: str
     fields: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        if "" in self.fields.values():
-            for name, value in self.fields.items():
-                if value == "":
-                    self.fields[name] = None
+    @classmethod
+    def of(cls, id: int, source: str, key: str, fields: dict[str, Any]) -> LinkRecord:
+        return cls(id, source, key, {name: None if value == "" else value for name, value in fields.items()})
 
 
 class Profile:

@@ -244,7 +244,9 @@ def _people_of(
     merges: list[tuple[str, str]] = []
     now = utcnow()
     for root in {linker.find(d.cluster) for d in linker.decisions.values()} | set(seeded_in):
-        existing = sorted(seeded_in.get(root, []), key=lambda pid: -len(near.records_of[pid]))
+        existing = seeded_in.get(root, [])
+        if len(existing) > 1:
+            existing.sort(key=lambda pid: -len(near.records_of[pid]))
         if existing:
             person_of_root[root] = existing[0]
             merges.extend((existing[0], absorbed) for absorbed in existing[1:])

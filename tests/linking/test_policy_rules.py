@@ -27,7 +27,7 @@ def rec(rid: int, source: str, key: str, name: str, **fields: Any) -> LinkRecord
         "account": f"campus:{key}",
         **fields,
     }
-    return LinkRecord(rid, source, key, values)
+    return LinkRecord.of(rid, source, key, values)
 
 
 def outcome(*records: LinkRecord) -> tuple[int, int]:
