@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from idbroker.clock import utcnow
 from idbroker.jobs.models import Job
 
+JOBS = Job.__table__  # type: ignore[attr-defined]
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 3600.0
 
@@ -43,14 +44,13 @@ def enqueue(
         session.add(job)
         session.flush()
         return job
-    if session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key)) is not None:  # type: ignore[arg-type]
-        return None
-    try:
-        with session.begin_nested():
-            session.add(job)
-    except IntegrityError:
-        return None
-    return job
+    # INSERT … ON CONFLICT DO NOTHING: two processes enqueueing one key at once never meet a unique violation
+    dialect = session.get_bind().dialect.name
+    insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {column.name: getattr(job, column.name) for column in JOBS.columns if column.name != "id"}
+    statement = insert_of(JOBS).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    job_id = session.scalar(statement.returning(JOBS.c.id))
+    return None if job_id is None else session.get(Job, job_id)
 
 
 def claim(

@@ -4,9 +4,8 @@ loopback port, a burst of encrypted WeChat Work callbacks, and the audit check e
 - `environment(engine, **settings)` — the environment of an `idbroker` process acting on the test's database:
   the test's own settings (the fixtures put them in the environment), the database URL, WeChat Work callbacks
   configured (the test token and key), and `settings` as `IDBROKER_<NAME>`.
-- `cli(env, *args)` runs `idbroker ARGS` to its end; `start(env, *args)` starts it; `kill9(process)` is
-  `kill -9` of that one process; `reap(process)` ends whatever is left of its process group.
-- `start_server(env)` — `idbroker serve` on a free port, ready (`/health/ready` answered 200).
+- `cli(env, *args)` runs `idbroker ARGS` to its end; `kill9(process)` is `kill -9` of that one process;
+  `start`, `stop`, `reap`, `start_server`, `wait_until`, `log_tail` are `services.processes`'.
 - `encrypted_callbacks(n)` / `Burst` — distinct `subscribe` events encrypted and signed by wechatpy (the
   independent implementation), sent concurrently from a thread; each answer's status is recorded.
 - `cli_here(env, *args)` — the same command in this process (checks after a fault: no start-up cost);
@@ -16,21 +15,18 @@ loopback port, a burst of encrypted WeChat Work callbacks, and the audit check e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from plugins.wecom import signed_post, subscribe_xml, wecom_environment
-from services.availability import free_port
+from services.processes import IDBROKER, log_tail, reap, start, start_server, stop, wait_until
+from services.processes import environment as process_environment
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -38,59 +34,26 @@ import idbroker.config
 from idbroker.wecom.callbacks.intake import WeComCallback
 from idbroker.wecom.follow import WeComMemberEvent
 
-IDBROKER = [sys.executable, "-m", "idbroker.cli.main"]
+__all__ = ["Burst", "assert_audit_verifies", "cli", "cli_here", "encrypted_callbacks", "environment",
+           "events_per_callback", "kill9", "log_tail", "reap", "run_callback_worker", "start", "start_server",
+           "stop", "stored_digests", "unprocessed", "wait_until"]  # fmt: skip
+
 UNUSED_API = "http://127.0.0.1:9"  # the callback tests call no WeChat Work API
 
 
 def environment(engine: Engine | str, **settings: object) -> dict[str, str]:
-    url = engine if isinstance(engine, str) else engine.url.render_as_string(hide_password=False)
-    env = {**wecom_environment(UNUSED_API), **os.environ, "IDBROKER_DATABASE_URL": url}
-    env.update({f"IDBROKER_{name.upper()}": str(value) for name, value in settings.items()})
-    return env
+    """`services.processes.environment` with WeChat Work callbacks configured (the test token and key)."""
+    return {**wecom_environment(UNUSED_API), **process_environment(engine, **settings)}
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*IDBROKER, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def start(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[bytes]:
-    """Start `idbroker ARGS` in a process group of its own (so `reap` finds what it started), output to `log`."""
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [*IDBROKER, *args], env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
 def kill9(process: subprocess.Popen[bytes]) -> None:
     """`kill -9` of that process alone, as the kernel's OOM killer or an operator would."""
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-
-
-def reap(process: subprocess.Popen[bytes]) -> None:
-    """End the process and anything left of its process group (a pool it started), without waiting politely."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """SIGTERM, the way a service manager stops the worker; SIGKILL if it does not end in time."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            reap(process)
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 60, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def cli_here(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -113,38 +76,6 @@ def assert_audit_verifies(env: dict[str, str]) -> str:
     code, output = cli_here(env, "audit", "verify")
     assert code == 0 and "audit log verified" in output, f"audit verify failed:\n{output}"
     return output
-
-
-def log_tail(path: Path, size: int = 3000) -> str:
-    return path.read_text(errors="replace")[-size:] if path.exists() else "(no log)"
-
-
-# --- the server ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-
-def start_server(env: dict[str, str], log: Path, port: int | None = None, timeout: float = 90) -> Server:
-    """`idbroker serve` on a loopback port (a new free one unless given), once `/health/ready` answers 200."""
-    port = port or free_port()
-    process = start(env, "serve", "--port", str(port), log=log)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"idbroker serve exited with {process.returncode}:\n{log_tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.url}/health/ready", timeout=2).status_code == 200:
-                return server
-        if time.monotonic() > deadline:
-            reap(process)
-            raise AssertionError(f"idbroker serve was not ready after {timeout:.0f} s:\n{log_tail(log)}")
-        time.sleep(0.1)
 
 
 # --- WeChat Work callbacks ----------------------------------------------------------------------------------

@@ -1,105 +1,27 @@
-"""What the operations tests share: `idbroker` commands as real processes, their JSON log lines, and waiting.
+"""What the operations tests share beyond `services.processes` (`idbroker` commands as real processes, re-exported
+here): their JSON log lines, and what a clean stop is.
 
-- `environment(url, **settings)` — the environment of a separate `idbroker` process: the test's own settings
-  (the fixtures put them in the environment), the database URL, and `settings` as `IDBROKER_<NAME>`.
-- `start(env, *args, log=…)` — `idbroker ARGS` in a process group of its own, stdout and stderr to `log`;
-  `stop(process)` — SIGTERM and the exit status; `reap(process)` — SIGKILL to whatever is left of its group.
-- `start_server(env, log, *args)` — `idbroker serve` on a free loopback port, once `/health/ready` answers 200.
 - `json_lines(log)` — every line of the log parsed as JSON (an assertion names a line that is not JSON).
+- `stopped_cleanly(status)` — 0, or the SIGTERM uvicorn re-raises after a graceful shutdown.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-from services.availability import free_port
+from services.processes import environment, log_tail, reap, start, start_server, stop, wait_until
 
-IDBROKER = [sys.executable, "-m", "idbroker.cli.main"]
-
-
-def environment(url: str, **settings: object) -> dict[str, str]:
-    env = {**os.environ, "IDBROKER_DATABASE_URL": url}
-    env.update({f"IDBROKER_{name.upper()}": str(value) for name, value in settings.items()})
-    return env
-
-
-def start(env: dict[str, str], *args: str, log: Path, command: list[str] | None = None) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [*(command or IDBROKER), *args], env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    """SIGTERM, as a service manager stops a service; the exit status (SIGKILL and a failure if it hangs)."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            reap(process)
-            raise AssertionError(f"process {process.pid} did not stop within {timeout:.0f} s of SIGTERM") from None
-    return int(process.returncode)
+__all__ = ["access_lines", "environment", "json_lines", "log_tail", "reap", "start", "start_server", "stop",
+           "stopped_cleanly", "wait_until"]  # fmt: skip
 
 
 def stopped_cleanly(status: int) -> bool:
     """uvicorn ends its graceful shutdown by re-raising the SIGTERM it caught: a clean stop is that or 0
     (systemd counts both as success)."""
     return status in (0, -signal.SIGTERM)
-
-
-def reap(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
-
-
-def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 60, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-def log_tail(path: Path, size: int = 3000) -> str:
-    return path.read_text(errors="replace")[-size:] if path.exists() else "(no log)"
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-
-def start_server(env: dict[str, str], log: Path, *args: str, port: int | None = None, timeout: float = 90) -> Server:
-    port = port or free_port()
-    process = start(env, "serve", "--port", str(port), *args, log=log)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"idbroker serve exited with {process.returncode}:\n{log_tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.url}/health/ready", timeout=2).status_code == 200:
-                return server
-        if time.monotonic() > deadline:
-            reap(process)
-            raise AssertionError(f"idbroker serve was not ready after {timeout:.0f} s:\n{log_tail(log)}")
-        time.sleep(0.1)
 
 
 def json_lines(log: Path) -> list[dict[str, Any]]:
