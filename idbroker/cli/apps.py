@@ -1,6 +1,5 @@
-"""CLI: `idbroker apps add|list|rotate-secret|disable|enable` — the app registry — and
-`idbroker keys rotate-signing` — a new OpenID Connect signing key (the old ones still verify until they
-expire). Every change is audited; a secret is printed once and stored only as an argon2 hash."""
+"""CLI: `idbroker apps add|list|rotate-secret|disable|enable` — the app registry. Every change is audited; a
+secret is printed once and stored only as an argon2 hash."""
 
 from __future__ import annotations
 
@@ -8,12 +7,9 @@ from typing import Annotated
 
 import typer
 
-from idbroker.audit.chain import append as audit
 from idbroker.cli.db import fail
-from idbroker.cli.keys import keys_app
 from idbroker.cli.running import cli_actor, transaction
 from idbroker.config import get_settings
-from idbroker.oidc.keys import rotate
 from idbroker.release import registry
 
 apps_app = typer.Typer(no_args_is_help=True, help="Apps (OAuth 2 / OpenID Connect clients) and their secrets.")
@@ -100,22 +96,5 @@ def enable_command(client_id: ClientId) -> None:
     typer.echo(f"enabled {client_id}")
 
 
-def rotate_signing_command() -> None:
-    """A new OpenID Connect signing key; the current one keeps verifying until it expires."""
-    settings = get_settings()
-    with transaction() as session:
-        new, retired = rotate(session, settings)
-        audit(
-            session,
-            actor=cli_actor(),
-            action="oidc.rotate_signing_key",
-            details={"kid": new.kid, "retired": [row.kid for row in retired]},
-        )
-    typer.echo(f"signing key {new.kid} is now in use")
-    for row in retired:
-        typer.echo(f"retired {row.kid}: still verifies until {row.expires_at:%Y-%m-%d %H:%M} UTC")
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(apps_app, name="apps")
-    keys_app.command("rotate-signing")(rotate_signing_command)

@@ -1,4 +1,5 @@
-"""CLI: `idbroker keys init|rotate|status|reencrypt|retire` — the broker's secret keys and their versions.
+"""CLI: `idbroker keys init|rotate|status|reencrypt|retire` — the broker's secret keys and their versions — and
+`idbroker keys rotate-signing`, a new OpenID Connect signing key (the old ones verify until they expire).
 
 Keys live in the env file (or the environment), never in the database: `init` writes the first version of
 each, `rotate KIND` the next one (the highest version is current) and starts moving stored values to it,
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from idbroker.audit.chain import append as audit
 from idbroker.cli.db import database_errors, fail, load_settings, open_engine
 from idbroker.cli.running import cli_actor, progress_bar, transaction
 from idbroker.config import Settings, get_settings
@@ -190,5 +192,24 @@ def retire_command(
     typer.echo(f"removed {name} from {env_file}: restart every process so that none keeps it in memory")
 
 
+def rotate_signing_command() -> None:
+    """A new OpenID Connect signing key; the current one keeps verifying until it expires."""
+    from idbroker.oidc.keys import rotate as rotate_signing  # the OIDC provider, only for this command
+
+    settings = get_settings()
+    with transaction() as session:
+        new, retired = rotate_signing(session, settings)
+        audit(
+            session,
+            actor=cli_actor(),
+            action="oidc.rotate_signing_key",
+            details={"kid": new.kid, "retired": [row.kid for row in retired]},
+        )
+    typer.echo(f"signing key {new.kid} is now in use")
+    for row in retired:
+        typer.echo(f"retired {row.kid}: still verifies until {row.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
 def register(app: typer.Typer) -> None:
+    keys_app.command("rotate-signing")(rotate_signing_command)
     app.add_typer(keys_app, name="keys")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from factories import HR_HEADER, STUDENT_HEADER, national_id, staff, student, write_csv
 from sqlalchemy import Engine
@@ -57,3 +58,44 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(engine: Engine, tmp_
     assert "hr.csv, row 2: phone" in out and "field set aside" in out
     result = runner.invoke(app, ["import", "nosuchsource", str(hr)])
     assert result.exit_code == 1 and "student" in result.output
+
+
+def test_each_command_starts_with_only_its_own_modules() -> None:
+    """`idbroker CMD` loads only the modules `COMMAND_MODULES` names for CMD: in a fresh interpreter (no other
+    command module imported), they give CMD exactly the subcommands and options it has with every module
+    loaded, and every command is named there."""
+    import json
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from typer.main import get_command
+
+    from idbroker.cli.main import COMMAND_MODULES, build
+
+    script = """if True:
+        import json, sys
+        from typer.main import get_command
+        from idbroker.cli.main import build
+        def tree(command):
+            if hasattr(command, "commands"):
+                return {name: tree(sub) for name, sub in command.commands.items()}
+            return sorted(param.name or "" for param in command.params)
+        print(json.dumps(tree(get_command(build(sys.argv[1])).commands[sys.argv[1]])))
+    """
+
+    def tree(command: Any) -> object:  # a group's subcommands, a command's parameters
+        if hasattr(command, "commands"):
+            return {name: tree(sub) for name, sub in command.commands.items()}
+        return sorted(param.name or "" for param in command.params)
+
+    def alone(command: str) -> object:
+        run = subprocess.run([sys.executable, "-c", script, command], capture_output=True, text=True, check=True)
+        return json.loads(run.stdout)
+
+    whole: Any = get_command(build())
+    assert set(whole.commands) == set(COMMAND_MODULES)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        fresh = dict(zip(COMMAND_MODULES, pool.map(alone, COMMAND_MODULES), strict=True))
+    for command in COMMAND_MODULES:
+        assert fresh[command] == tree(whole.commands[command]), command
