@@ -85,7 +85,7 @@ def bulk_connection(engine: Engine) -> Iterator[Connection]:
 
     On SQLite, foreign keys are checked once, over the whole database, just before the commit, instead of
     once per written row: a row-by-row check costs a parent lookup each (10 of the 30 seconds of writing a
-    million records' people), the whole check about a second. A violation fails the commit exactly as a
+    million records' people), the whole check one or two seconds. A violation fails the commit exactly as a
     row-by-row check would fail the statement, and nothing is stored. The connection is never pooled again.
     PostgreSQL checks row by row, as always.
     """

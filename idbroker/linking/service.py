@@ -219,15 +219,14 @@ def link_records(
     report.seconds["link"] = perf_counter() - clock
 
     clock = perf_counter()
-    person_of_root, new_people, merges = _people_of(linker, near)
-    _write_people(session, new_people)
+    person_of_root, created, merges = _people_of(linker, near)
+    _write_people(session, created)
     touched = _write_assignments(session, linker, person_of_root)
-    created = [p["id"] for p in new_people]
     fresh = set(created)
     emit_many(session, "person.created", created)
     emit_many(session, "person.updated", (pid for pid in touched if pid not in fresh), reason="records linked")
     _write_merges(session, policy, near, merges, actor)
-    report.new_people, report.merged = len(new_people), len(merges)
+    report.new_people, report.merged = len(created), len(merges)
     report.queued = _queue(session, linker, candidates, person_of_root)
     report.seconds["write"] = perf_counter() - clock
     return report
@@ -235,13 +234,13 @@ def link_records(
 
 def _people_of(
     linker: Linker, near: Neighbourhood
-) -> tuple[dict[int, str], list[dict[str, Any]], list[tuple[str, str]]]:
+) -> tuple[dict[int, str], list[str], list[tuple[str, str]]]:
     """Each final cluster is one person: an existing one, the survivor of several (merges), or a new one."""
     seeded_in: dict[int, list[str]] = defaultdict(list)
     for pid, cluster in near.cluster_of.items():
         seeded_in[linker.find(cluster)].append(pid)
     person_of_root: dict[int, str] = {}
-    new_people: list[dict[str, Any]] = []
+    new_people: list[str] = []
     merges: list[tuple[str, str]] = []
     roots = dict.fromkeys(linker.find(d.cluster) for d in linker.decisions.values())  # in the order records came
     roots.update(dict.fromkeys(seeded_in))
@@ -257,15 +256,15 @@ def _people_of(
             merges.extend((existing[0], absorbed) for absorbed in existing[1:])
         else:
             person_of_root[root] = next(fresh)
-            new_people.append({"id": person_of_root[root]})
+            new_people.append(person_of_root[root])
     return person_of_root, new_people, merges
 
 
-def _write_people(session: Session, new_people: list[dict[str, Any]]) -> None:
+def _write_people(session: Session, new_people: list[str]) -> None:
     now = utcnow()
     fixed = {"state": "active", "created_at": now, "updated_at": now}
     columns, as_row = driver_row(session, PEOPLE, ["id"], fixed)
-    rows = [as_row(person) for person in new_people]
+    rows = [as_row({"id": person}) for person in new_people]
     for start in range(0, len(rows), 20_000):
         bulk_insert(session, PEOPLE, columns, rows[start : start + 20_000])
 
