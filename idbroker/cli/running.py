@@ -14,6 +14,7 @@ from idbroker.config import MissingKeyError
 from idbroker.db import bulk_connection
 from idbroker.directory.queries import PersonNotFound
 from idbroker.linking.merge import MergeRefused
+from idbroker.memory import cycle_collector_paused
 from idbroker.policy import PolicyError
 from idbroker.sources.importer import MassDeactivation
 from idbroker.sources.mapping import MappingError
@@ -38,10 +39,12 @@ def cli_actor() -> str:
 def transaction(*, bulk: bool = False) -> Iterator[Session]:
     """One unit of work on the configured database; any failure rolls everything back.
 
-    `bulk` (import, link): on SQLite, foreign keys are checked once before the commit (`db.bulk_connection`)."""
+    `bulk` (import, link): on SQLite, foreign keys are checked once before the commit (`db.bulk_connection`), and
+    Python's cycle collector is paused (`memory.cycle_collector_paused`)."""
     engine = open_engine()
     try:
         with (
+            cycle_collector_paused() if bulk else nullcontext(),
             database_errors(engine),
             bulk_connection(engine) if bulk else nullcontext(engine) as bind,
             Session(bind, expire_on_commit=False) as session,

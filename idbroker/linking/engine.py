@@ -18,6 +18,7 @@ from typing import Any
 from idbroker.linking.compare import Score, compare, vetoed
 from idbroker.linking.policy import MatchingPolicy
 from idbroker.linking.records import LinkRecord, Profile
+from idbroker.memory import cycle_collector_paused
 
 
 @dataclass(slots=True)
@@ -184,11 +185,11 @@ class Linker:
     def link_group(self, records: list[LinkRecord]) -> int:
         """Place records that belong together (see `agreeing_groups`) as one: one profile, one decision."""
         self.stats.records += len(records)
-        mine = Profile()
-        keys: dict[tuple[int, Any], None] = {}
-        for record in records:
-            mine.add(record)
-            keys.update(dict.fromkeys(self.keys_of(record)))
+        mine = Profile.of_records(records)
+        if len(records) == 1:
+            keys: Iterable[tuple[int, Any]] = self.keys_of(records[0])  # one record's keys differ by rule
+        else:
+            keys = dict.fromkeys(key for record in records for key in self.keys_of(record))
         scored: list[tuple[float, int, Score]] = []
         for cluster in self._neighbours(keys):
             score = compare(self.policy, mine, self.profiles[cluster])
@@ -302,8 +303,28 @@ class InMemoryResult:
 
 
 def ordered(records: Iterable[LinkRecord], policy: MatchingPolicy) -> list[LinkRecord]:
+    """Records in the policy's source order (sources it does not name last), each source's in the order given."""
     rank = {source: number for number, source in enumerate(policy.order)}
-    return sorted(records, key=lambda r: rank.get(r.source, len(rank)))
+    unnamed = len(rank)
+    by_rank: list[list[LinkRecord]] = [[] for _ in range(unnamed + 1)]
+    for record in records:
+        by_rank[rank.get(record.source, unnamed)].append(record)
+    return [record for records_of_rank in by_rank for record in records_of_rank]
+
+
+def _consistent(members: list[LinkRecord], names: list[str]) -> bool:
+    """Do these records hold at most one value of each of these fields between them?"""
+    for name in names:
+        seen = None
+        for member in members:
+            value = member.fields.get(name)
+            if value is None or value == "":
+                continue
+            if seen is None:
+                seen = value
+            elif value != seen:
+                return False
+    return True
 
 
 def agreeing_groups(records: Iterable[LinkRecord], policy: MatchingPolicy) -> list[list[LinkRecord]]:
@@ -323,10 +344,14 @@ def agreeing_groups(records: Iterable[LinkRecord], policy: MatchingPolicy) -> li
         if None in key or "" in key:
             alone.append([record])
         else:
-            groups.setdefault(key, []).append(record)
+            members = groups.get(key)
+            if members is None:
+                groups[key] = [record]
+            else:
+                members.append(record)
     result: list[list[LinkRecord]] = []
     for members in groups.values():
-        if len(members) == 1 or all(len({m.fields.get(name) for m in members} - {None, ""}) <= 1 for name in singles):
+        if len(members) == 1 or _consistent(members, singles):
             result.append(members)
         else:
             result.extend([member] for member in members)
@@ -334,11 +359,13 @@ def agreeing_groups(records: Iterable[LinkRecord], policy: MatchingPolicy) -> li
 
 
 def link_in_memory(records: Iterable[LinkRecord], policy: MatchingPolicy) -> InMemoryResult:
-    """Link records among themselves (no database): the engine as the benchmarks and FEBRL use it."""
+    """Link records among themselves (no database): the engine as the benchmarks and FEBRL use it, under the same
+    conditions as `idbroker link` (the cycle collector paused)."""
     linker = Linker(policy)
-    for group in agreeing_groups(records, policy):
-        linker.link_group(group)
-    candidates = linker.settle()
+    with cycle_collector_paused():
+        for group in agreeing_groups(records, policy):
+            linker.link_group(group)
+        candidates = linker.settle()
     clusters: dict[int, list[int]] = {}
     for record_id, decision in linker.decisions.items():
         clusters.setdefault(linker.find(decision.cluster), []).append(record_id)

@@ -40,6 +40,12 @@ class Profile:
         profile.add(record)
         return profile
 
+    @classmethod
+    def of_records(cls, records: list[LinkRecord]) -> Profile:
+        profile = cls()
+        profile.records = list(records)
+        return profile
+
     @property
     def record_ids(self) -> list[int]:
         return [record.id for record in self.records]
@@ -51,8 +57,13 @@ class Profile:
     @property
     def values(self) -> dict[str, dict[Any, int]]:
         if self._values is None:
-            self._values = {}
-            for record in self.records:
+            if not self.records:
+                self._values = {}
+                return self._values
+            first, *others = self.records
+            rid = first.id
+            self._values = {name: {value: rid} for name, value in first.fields.items() if value is not None}
+            for record in others:
                 self._gather(record)
         return self._values
 

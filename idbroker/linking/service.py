@@ -232,9 +232,7 @@ def link_records(
     return report
 
 
-def _people_of(
-    linker: Linker, near: Neighbourhood
-) -> tuple[dict[int, str], list[str], list[tuple[str, str]]]:
+def _people_of(linker: Linker, near: Neighbourhood) -> tuple[dict[int, str], list[str], list[tuple[str, str]]]:
     """Each final cluster is one person: an existing one, the survivor of several (merges), or a new one."""
     seeded_in: dict[int, list[str]] = defaultdict(list)
     for pid, cluster in near.cluster_of.items():
@@ -275,26 +273,27 @@ def _write_assignments(session: Session, linker: Linker, person_of_root: dict[in
     as_json = driver_converter(session.get_bind().dialect, RECORDS.c.link_evidence)
     linked_at = driver_value(session, RECORDS.c.linked_at, utcnow())
     columns = ["person_id", "link_score", "linked_at", "link_evidence"]
-    evidence_text: dict[Any, Any] = {}  # one serialisation per decision (a group shares one), one per bare outcome
+    written: dict[int, tuple[Any, ...]] = {}  # per decision (a group's records share one): the values written
+    bare: dict[str, Any] = {}  # the evidence of an outcome without a score, serialised once
+    decisions = linker.decisions
     rows: list[tuple[Any, ...]] = []
-    touched: list[str] = []
-    for record_id, decision in sorted(linker.decisions.items()):
-        known = id(decision) if decision.score is not None else decision.outcome
-        text = evidence_text.get(known)
-        if text is None:
-            evidence: dict[str, Any] = {"outcome": decision.outcome}
-            if decision.score is not None:
-                evidence.update(decision.score.as_json())
-            text = evidence_text[known] = as_json(evidence)
-        person_id = person_of_root[linker.find(decision.cluster)]
-        touched.append(person_id)
-        score = decision.score.total if decision.score is not None else None
-        rows.append((person_id, score, linked_at, text, record_id))
+    for record_id in sorted(decisions):
+        decision = decisions[record_id]
+        values = written.get(id(decision))
+        if values is None:
+            if decision.score is None:
+                if decision.outcome not in bare:
+                    bare[decision.outcome] = as_json({"outcome": decision.outcome})
+                text, score = bare[decision.outcome], None
+            else:
+                text, score = as_json({"outcome": decision.outcome, **decision.score.as_json()}), decision.score.total
+            values = written[id(decision)] = (person_of_root[linker.find(decision.cluster)], score, linked_at, text)
+        rows.append((*values, record_id))
         if len(rows) >= 20_000:
             bulk_update_by_id(session, RECORDS, columns, rows)
             rows = []
     bulk_update_by_id(session, RECORDS, columns, rows)
-    return touched
+    return [values[0] for values in written.values()]
 
 
 def _write_merges(session: Session, policy: MatchingPolicy, near: Neighbourhood, merges: list[tuple[str, str]],
