@@ -16,10 +16,12 @@ test: setup
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	if [ $$status -ne 0 ]; then exit $$status; fi
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory audit
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Known vulnerabilities in the pinned dependencies (requirements.lock) from PyPI's advisory data, the data
 # `pip-audit -s pypi` reads, by a stdlib script that also copes with a PyPI mirror serving no per-release JSON.

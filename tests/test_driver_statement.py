@@ -66,8 +66,13 @@ def test_bulk_insert_and_update_write_what_the_orm_writes(engine: Engine) -> Non
     at = datetime(2026, 12, 7, 9, 30, 1, 5, tzinfo=timezone(timedelta(hours=8)))
     values = [
         {"key": "k1", "birth_date": date(2001, 2, 3), "extra": {}, "set_aside": [], "row_hash": "h1"},
-        {"key": "k2", "birth_date": None, "extra": {"宿舍": "7-301"}, "set_aside": [{"field": "phone"}],
-         "row_hash": "h2"},
+        {
+            "key": "k2",
+            "birth_date": None,
+            "extra": {"宿舍": "7-301"},
+            "set_aside": [{"field": "phone"}],
+            "row_hash": "h2",
+        },
     ]
     with Session(engine) as session:
         fixed = {"source": "billing", "present": True, "first_seen": at, "last_seen": at}

@@ -107,32 +107,30 @@ def _date(c: Comparison, a: dict[Any, int], b: dict[Any, int]) -> Evidence:
     return Evidence(c.name, "disagree", c.disagree, _first_pair(a, b))
 
 
+KINDS = {"exact": _exact, "name": _name, "date": _date, "fuzzy": _fuzzy}
+
+
 def compare(policy: MatchingPolicy, a: Profile, b: Profile) -> Score:
     """Score two profiles; a comparison with a missing side gives no evidence either way."""
     total = 0.0
     evidence: list[Evidence] = []
     vetoed_by: str | None = None
+    values_a, values_b = a.values, b.values
     for c in policy.comparisons:
-        va, vb = a.values.get(c.field), b.values.get(c.field)
-        if not va or not vb:
+        va = values_a.get(c.field)
+        if not va:
             continue
-        if c.kind == "name":
-            found = _name(c, va, vb)
-        else:
-            if c.kind == "exact":
-                found = _exact(c, va, vb)
-            elif c.kind == "date":
-                found = _date(c, va, vb)
-            else:
-                found = _fuzzy(c, va, vb)
-        if found is None:
+        vb = values_b.get(c.field)
+        if not vb:
             continue
-        if found.level == "disagree" and c.veto:
-            vetoed_by = c.name
+        found = KINDS[c.kind](c, va, vb)
         if found.weight:
             total += found.weight
             evidence.append(found)
-        elif found.level == "disagree" and c.veto:
+            if c.veto and found.level == "disagree":
+                vetoed_by = c.name
+        elif c.veto and found.level == "disagree":
+            vetoed_by = c.name
             evidence.append(found)
     if policy.exclusive_sources and a.sources & b.sources:
         vetoed_by = vetoed_by or "same_source"

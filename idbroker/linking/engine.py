@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from idbroker.linking.compare import Score, compare, vetoed
@@ -189,7 +190,7 @@ class Linker:
         if len(records) == 1:
             keys: Iterable[tuple[int, Any]] = self.keys_of(records[0])  # one record's keys differ by rule
         else:
-            keys = dict.fromkeys(key for record in records for key in self.keys_of(record))
+            keys = dict.fromkeys(chain.from_iterable(map(self.keys_of, records)))
         scored: list[tuple[float, int, Score]] = []
         for cluster in self._neighbours(keys):
             score = compare(self.policy, mine, self.profiles[cluster])

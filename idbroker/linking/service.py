@@ -240,8 +240,7 @@ def _people_of(linker: Linker, near: Neighbourhood) -> tuple[dict[int, str], lis
     person_of_root: dict[int, str] = {}
     new_people: list[str] = []
     merges: list[tuple[str, str]] = []
-    roots = dict.fromkeys(linker.find(d.cluster) for d in linker.decisions.values())  # in the order records came
-    roots.update(dict.fromkeys(seeded_in))
+    roots = list(linker.profiles)  # every final cluster (seeded or new) holds a profile, in the order they formed
     # New people get random IDs handed out in ascending order, so the records' person index grows at its end as
     # the records are written in their own order (a third less time to write a campus's first link).
     fresh = iter(sorted(new_person_id() for root in roots if root not in seeded_in))
