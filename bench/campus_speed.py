@@ -245,17 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             f" (after {result['ours_convert_s']:.1f} s making its records);"
             f" the CLI's link step (reads and writes the database) {link_step.seconds:.1f} s"
         )
-        mine = result["scores"].pop("ours")
-        print(
-            f"   our engine in memory: P {mine['precision']:.5f} R {mine['recall']:.5f}"
-            f"  false merges {mine['false_merges']}  across valid IDs {mine['id_conflicts']}"
-            f"  split {mine['split_people']}  review queue {mine['review_queue']}"
-        )
-        for threshold, figures in result["scores"].items():
+        for name, figures in result["scores"].items():
+            queue = "" if figures["review_queue"] is None else f"  review queue {figures['review_queue']}"
             print(
-                f"   threshold {threshold}: P {figures['precision']:.5f} R {figures['recall']:.5f}"
-                f"  false merges {figures['false_merges']}  across valid IDs {figures['id_conflicts']}"
-                f"  split {figures['split_people']}"
+                f"   {'our engine in memory' if name == 'ours' else f'threshold {name}'}: P {figures['precision']:.5f}"
+                f" R {figures['recall']:.5f}  false merges {figures['false_merges']}"
+                f"  across valid IDs {figures['id_conflicts']}  split {figures['split_people']}{queue}"
             )
     return 0
 

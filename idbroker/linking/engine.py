@@ -186,7 +186,7 @@ class Linker:
     def link_group(self, records: list[LinkRecord]) -> int:
         """Place records that belong together (see `agreeing_groups`) as one: one profile, one decision."""
         self.stats.records += len(records)
-        mine = Profile.of_records(records)
+        mine = Profile.of(records)
         if len(records) == 1:
             keys: Iterable[tuple[int, Any]] = self.keys_of(records[0])  # one record's keys differ by rule
         else:

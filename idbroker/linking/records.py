@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +36,7 @@ class Profile:
         self._values: dict[str, dict[Any, int]] | None = None
 
     @classmethod
-    def of(cls, record: LinkRecord) -> Profile:
-        profile = cls()
-        profile.add(record)
-        return profile
-
-    @classmethod
-    def of_records(cls, records: list[LinkRecord]) -> Profile:
+    def of(cls, records: Iterable[LinkRecord]) -> Profile:
         profile = cls()
         profile.records = list(records)
         return profile
@@ -57,13 +52,8 @@ class Profile:
     @property
     def values(self) -> dict[str, dict[Any, int]]:
         if self._values is None:
-            if not self.records:
-                self._values = {}
-                return self._values
-            first, *others = self.records
-            rid = first.id
-            self._values = {name: {value: rid} for name, value in first.fields.items() if value is not None}
-            for record in others:
+            self._values = {}
+            for record in self.records:
                 self._gather(record)
         return self._values
 

@@ -68,10 +68,7 @@ def open_candidates(session: Session, limit: int = 100) -> list[MergeCandidate]:
 
 def _profile(session: Session, settings: Settings, person_id: str) -> Profile:
     spaces = key_spaces(settings)
-    profile = Profile()
-    for record in records_of(session, person_id):
-        profile.add(link_record(record, spaces))
-    return profile
+    return Profile.of(link_record(record, spaces) for record in records_of(session, person_id))
 
 
 def manual_merge(

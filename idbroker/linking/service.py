@@ -299,13 +299,7 @@ def _write_merges(session: Session, policy: MatchingPolicy, near: Neighbourhood,
                   actor: str) -> None:  # fmt: skip
     """Two existing people joined by new evidence: a merge operation with that evidence, undoable."""
     for survivor, absorbed in merges:
-        profiles = []
-        for pid in (survivor, absorbed):
-            profile = Profile()
-            for record in near.records_of[pid]:
-                profile.add(record)
-            profiles.append(profile)
-        score = compare(policy, *profiles)
+        score = compare(policy, Profile.of(near.records_of[survivor]), Profile.of(near.records_of[absorbed]))
         merge_people(session, survivor, absorbed, actor=actor, reason="automatic: evidence at or above auto_merge",
                      score=score.total, evidence=score.as_json())  # fmt: skip
 
